@@ -1,0 +1,152 @@
+// Package auth maps bearer API keys to a project and a role (contract §3).
+// A key acts on its own project only; errors never say whether another
+// project exists.
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
+)
+
+// Role is what a key may do.
+type Role string
+
+// Roles of the contract.
+const (
+	RoleWrite Role = "write"
+	RoleRead  Role = "read"
+)
+
+// DefaultProject is the project every request maps to when auth is disabled.
+const DefaultProject = "default"
+
+// projectName keeps project names safe as a NATS subject token, a Redis key
+// part and a path segment of the archive layout.
+var projectName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidProject reports whether name can be a project name.
+func ValidProject(name string) bool { return projectName.MatchString(name) }
+
+// Principal is who a request acts as.
+type Principal struct {
+	Project string
+	Role    Role
+}
+
+// Keys authenticates requests. The zero value rejects everything.
+type Keys struct {
+	byHash   map[[32]byte]Principal
+	disabled bool
+}
+
+// New builds Keys from the Auth config: API_KEYS and API_KEYS_FILE together.
+// It fails, naming the variable, on a malformed entry.
+func New(cfg config.Auth) (*Keys, error) {
+	k := &Keys{byHash: map[[32]byte]Principal{}, disabled: cfg.AuthDisabled}
+	if err := k.add("API_KEYS", cfg.APIKeys); err != nil {
+		return nil, err
+	}
+	if cfg.APIKeysFile != "" {
+		b, err := os.ReadFile(cfg.APIKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("API_KEYS_FILE: %w", err)
+		}
+		if err := k.add("API_KEYS_FILE", string(b)); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// Disabled reports whether AUTH_DISABLED is on.
+func (k *Keys) Disabled() bool { return k.disabled }
+
+// Len is the number of keys configured.
+func (k *Keys) Len() int { return len(k.byHash) }
+
+func (k *Keys) add(source, entries string) error {
+	for _, e := range strings.FieldsFunc(entries, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		e = strings.TrimSpace(e)
+		if e == "" || strings.HasPrefix(e, "#") {
+			continue
+		}
+		key, rest, ok := strings.Cut(e, "=")
+		project, role, ok2 := strings.Cut(rest, ":")
+		if !ok || !ok2 || key == "" {
+			return fmt.Errorf("%s: entry %q is not KEY=PROJECT:ROLE", source, redact(e))
+		}
+		if !ValidProject(project) {
+			return fmt.Errorf("%s: project %q must match %s", source, project, projectName)
+		}
+		r := Role(role)
+		if r != RoleWrite && r != RoleRead {
+			return fmt.Errorf("%s: role %q is not write or read", source, role)
+		}
+		k.byHash[sha256.Sum256([]byte(key))] = Principal{Project: project, Role: r}
+	}
+	return nil
+}
+
+// redact keeps a key out of error messages and logs.
+func redact(entry string) string {
+	if _, rest, ok := strings.Cut(entry, "="); ok {
+		return "***=" + rest
+	}
+	return "***"
+}
+
+// Authorize checks the request's bearer key for the role. It returns an
+// *event.Error with CodeUnauthorized (missing or unknown key) or
+// CodeForbidden (wrong role).
+func (k *Keys) Authorize(h http.Header, need Role) (Principal, error) {
+	if k.disabled {
+		return Principal{Project: DefaultProject, Role: need}, nil
+	}
+	token, ok := BearerToken(h)
+	if !ok {
+		return Principal{}, event.Errorf(event.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY")
+	}
+	p, found := k.byHash[sha256.Sum256([]byte(token))]
+	if !found {
+		return Principal{}, event.Errorf(event.CodeUnauthorized, "unknown API key")
+	}
+	if p.Role != need {
+		return Principal{}, event.Errorf(event.CodeForbidden, "this key has role %q; this function needs a %q key", p.Role, need)
+	}
+	return p, nil
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(h http.Header) (string, bool) {
+	v := h.Get("Authorization")
+	scheme, token, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// CheckAdmin enforces ADMIN_KEY on an internal function: when adminKey is
+// empty the platform alone protects it and every request passes.
+func CheckAdmin(h http.Header, adminKey string) error {
+	if adminKey == "" {
+		return nil
+	}
+	token, ok := BearerToken(h)
+	if !ok {
+		return event.Errorf(event.CodeUnauthorized, "missing admin key: send Authorization: Bearer ADMIN_KEY")
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(adminKey)) != 1 {
+		return event.Errorf(event.CodeUnauthorized, "unknown admin key")
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"mime"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Event is one CloudEvent accepted for a project. CE holds the attributes,
+// extensions and data exactly as the client sent them, except that an absent
+// time is set to the receive time.
+type Event struct {
+	Project    string
+	CE         cloudevents.Event
+	ReceivedAt time.Time
+}
+
+// IdentityKey returns a fixed-length key for the event's identity
+// (project, source, id). It is the JetStream message id and the dedup key,
+// so the same identity maps to the same key in every process.
+func IdentityKey(project, source, id string) string {
+	h := sha256.New()
+	h.Write([]byte(project))
+	h.Write([]byte{0})
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// IdentityKey returns the identity key of e; see the package function.
+func (e *Event) IdentityKey() string {
+	return IdentityKey(e.Project, e.CE.Source(), e.CE.ID())
+}
+
+// HasJSONData reports whether the event's data is JSON by its content type:
+// absent, application/json, or any +json media type.
+func HasJSONData(ce *cloudevents.Event) bool {
+	return IsJSONContentType(ce.DataContentType())
+}
+
+// IsJSONContentType reports whether a datacontenttype value means JSON data.
+// An empty value means JSON, as the contract says.
+func IsJSONContentType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
+}

@@ -1,0 +1,73 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Validate checks one decoded event against the contract and the limits, and
+// sets an absent time to receivedAt. size is the event's encoded size as
+// received. The returned error is an *Error with CodeInvalid (or CodeTooLarge
+// for the size) whose message names the attribute at fault.
+func Validate(ce *cloudevents.Event, size int, lim Limits, receivedAt time.Time) error {
+	if size > lim.MaxEventBytes {
+		return Errorf(CodeTooLarge, "event is %d bytes, over the limit of %d", size, lim.MaxEventBytes)
+	}
+	if sv := ce.SpecVersion(); sv != cloudevents.CloudEventsVersionV1 {
+		return Errorf(CodeInvalid, "specversion must be \"1.0\", got %q", sv)
+	}
+	for _, a := range []struct{ name, value string }{
+		{"id", ce.ID()}, {"source", ce.Source()}, {"type", ce.Type()},
+	} {
+		if a.value == "" {
+			return Errorf(CodeInvalid, "%s is required", a.name)
+		}
+		if len(a.value) > MaxAttributeBytes {
+			return Errorf(CodeInvalid, "%s is %d bytes, over the limit of %d", a.name, len(a.value), MaxAttributeBytes)
+		}
+	}
+	if ce.Time().IsZero() {
+		ce.SetTime(receivedAt)
+	} else if ce.Time().After(receivedAt.Add(lim.MaxFutureSkew)) {
+		return Errorf(CodeInvalid, "time %s is more than %s in the future", ce.Time().UTC().Format(time.RFC3339), lim.MaxFutureSkew)
+	}
+	if err := ce.Validate(); err != nil {
+		return Errorf(CodeInvalid, "%v", err)
+	}
+	if HasJSONData(ce) && len(ce.Data()) > 0 {
+		if err := validateProperties(ce.Data(), lim.MaxPropertyKeyBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateProperties checks that JSON data is an object, the event's
+// properties, with keys no longer than maxKey bytes.
+func validateProperties(data []byte, maxKey int) error {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Errorf(CodeInvalid, "data must be a JSON object (the event's properties) when datacontenttype is absent or JSON")
+	}
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &props); err != nil {
+		return Errorf(CodeInvalid, "data is not valid JSON: %v", err)
+	}
+	for k := range props {
+		if len(k) > maxKey {
+			return Errorf(CodeInvalid, "property key %q is %d bytes, over the limit of %d", truncate(k, 32), len(k), maxKey)
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s…", s[:n])
+}

@@ -1,0 +1,211 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventfn/eventfn/shared/event"
+)
+
+// DefaultMaxBodyBytes bounds a request body when the function sets no limit.
+const DefaultMaxBodyBytes = 1 << 20
+
+// readyTimeout bounds one /readyz probe of the dependencies.
+const readyTimeout = 2 * time.Second
+
+type ctxKey int
+
+const (
+	clientIPKey ctxKey = iota
+	requestIDKey
+)
+
+// ClientIP returns the peer address of the request that ctx belongs to, as
+// the server saw it (no forwarding headers).
+func ClientIP(ctx context.Context) string {
+	s, _ := ctx.Value(clientIPKey).(string)
+	return s
+}
+
+// RequestID returns the request id of the request that ctx belongs to.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+// httpMetrics counts requests per function and status.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfn_http_requests_total", Help: "HTTP requests to the function's work path, by status code.",
+		}, []string{"function", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "eventfn_http_request_duration_seconds", Help: "Time to answer a request to the function's work path.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"function"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// Server serves one Function with the standard endpoints.
+type Server struct {
+	fn      *Function
+	log     *slog.Logger
+	metrics *httpMetrics
+	gather  prometheus.Gatherer
+	// draining fails /readyz once shutdown starts, so the platform stops
+	// routing here before in-flight requests are drained.
+	draining atomic.Bool
+}
+
+// NewServer builds the HTTP server of fn. Metrics register on reg and
+// /metrics exposes gather.
+func NewServer(fn *Function, log *slog.Logger, reg prometheus.Registerer, gather prometheus.Gatherer) *Server {
+	return &Server{fn: fn, log: log, metrics: newHTTPMetrics(reg), gather: gather}
+}
+
+// Drain makes /readyz fail from now on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ServeHTTP routes the standard endpoints and sends everything else to the
+// function.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz", "/_/health":
+		writeResponse(w, JSON(http.StatusOK, map[string]string{"status": "ok"}))
+	case "/readyz", "/_/ready":
+		s.serveReady(w, r)
+	case "/metrics":
+		promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	case "/openapi.json":
+		if s.fn.OpenAPI == nil {
+			writeResponse(w, Error(event.Errorf(event.CodeNotFound, "no OpenAPI document")))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(s.fn.OpenAPI)
+	case "/", "":
+		s.serveFunction(w, r)
+	default:
+		writeResponse(w, Error(event.Errorf(event.CodeNotFound, "no such path %q; the function serves /", r.URL.Path)))
+	}
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeResponse(w, JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"}))
+		return
+	}
+	if s.fn.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := s.fn.Ready(ctx); err != nil {
+			writeResponse(w, JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()}))
+			return
+		}
+	}
+	writeResponse(w, JSON(http.StatusOK, map[string]string{"status": "ready"}))
+}
+
+func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := r.Header.Get("X-Request-Id")
+	if reqID == "" || len(reqID) > 128 {
+		reqID = newRequestID()
+	}
+	ctx := context.WithValue(r.Context(), requestIDKey, reqID)
+	ctx = context.WithValue(ctx, clientIPKey, peerIP(r.RemoteAddr))
+
+	resp := s.call(ctx, r)
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
+	resp.Header.Set("X-Request-Id", reqID)
+	writeResponse(w, resp)
+
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.metrics.requests.WithLabelValues(s.fn.Name, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(s.fn.Name).Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) call(ctx context.Context, r *http.Request) (resp handler.Response) {
+	limit := s.fn.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return Error(event.Wrap(event.CodeInvalid, err, "cannot read request body"))
+	}
+	if int64(len(body)) > limit {
+		return Error(event.Errorf(event.CodeTooLarge, "request body is over the limit of %d bytes; nothing was accepted", limit))
+	}
+	req := handler.Request{Body: body, Header: r.Header, QueryString: r.URL.RawQuery, Method: r.Method, Host: r.Host}
+	req.WithContext(ctx)
+	defer func() {
+		// A panic in one request must not take the replica down with the
+		// events of every other request in flight.
+		if p := recover(); p != nil {
+			s.log.Error("handler panic", "function", s.fn.Name, "request_id", RequestID(ctx), "panic", p)
+			resp = Error(errors.New("panic"))
+		}
+	}()
+	resp, err = s.fn.Handle(req)
+	if err != nil {
+		if IsInternal(err) {
+			s.log.Error("request failed", "function", s.fn.Name, "request_id", RequestID(ctx), "error", err)
+		}
+		return Error(err)
+	}
+	return resp
+}
+
+func writeResponse(w http.ResponseWriter, resp handler.Response) {
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(resp.Body)
+}
+
+func peerIP(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,100 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/eventfn/eventfn/shared/config"
+)
+
+// NewLogger returns the JSON logger of a function at the given level.
+func NewLogger(w *os.File, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Main runs one function as a process: it builds the function from the
+// environment, serves it on $PORT until SIGINT or SIGTERM, then fails
+// readiness, drains and closes. It returns the process exit code; a bad
+// config is reported on stderr with the variable's name and gives 1.
+func Main(s Spec) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var log *slog.Logger
+	fn, srvCfg, err := s.Build(ctx, func(c config.Server) (Deps, error) {
+		level, err := config.ParseLevel(c.LogLevel)
+		if err != nil {
+			return Deps{}, err
+		}
+		log = NewLogger(os.Stderr, level).With("function", s.Name())
+		return Deps{Logger: log, Registerer: reg}, nil
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", s.Name(), err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(srvCfg.Port))
+	if err != nil {
+		log.Error("listen", "error", err)
+		return 1
+	}
+	srv := NewServer(fn, log, reg, reg)
+	if err := Run(ctx, ln, srv, fn, srvCfg.ShutdownTimeout, log); err != nil {
+		log.Error("stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// Run serves srv on ln and fn's background work until ctx ends, then drains
+// within timeout and closes fn.
+func Run(ctx context.Context, ln net.Listener, srv *Server, fn *Function, timeout time.Duration, log *slog.Logger) error {
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+	bgCtx, bgCancel := context.WithCancel(ctx)
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		if fn.Background != nil {
+			if err := fn.Background(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("background: %w", err)
+			}
+		}
+	}()
+	log.Info("serving", "addr", ln.Addr().String())
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	srv.Drain()
+	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("shutdown: %w", err)
+	}
+	bgCancel()
+	<-bgDone
+	if fn.Close != nil {
+		fn.Close()
+	}
+	log.Info("stopped")
+	return runErr
+}
