@@ -1,0 +1,53 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/store"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+func TestMigrateConcurrentReplicasApplyOnce(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Database(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer pool.Close()
+			errs[i] = store.Migrate(ctx, pool)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2})
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, store.Migrate(ctx, pool), "a second run is a no-op")
+
+	// A partition made on demand takes a 60-day-old event.
+	day := time.Now().UTC().AddDate(0, 0, -60).Truncate(24 * time.Hour)
+	_, err = pool.Exec(ctx, "SELECT eventfn_ensure_partition($1::date)", day)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO events (project, source, id, type, time, received_at) VALUES ('p','s','1','t',$1,now())`, day.Add(time.Hour))
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n))
+	assert.Positive(t, n)
+}
