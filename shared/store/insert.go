@@ -1,0 +1,309 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// maxTxAttempts bounds retries of a batch that lost a deadlock or
+// serialization race, or found a partition missing.
+const maxTxAttempts = 5
+
+// eventColumns are the events columns InsertEvents writes, in COPY order.
+var eventColumns = []string{
+	"project", "source", "id", "type", "subject", "time", "received_at",
+	"datacontenttype", "dataschema", "props", "data", "extensions",
+}
+
+// Store writes events to PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+
+	mu sync.Mutex
+	// partitions caches the UTC days whose partition is known to exist, so
+	// the hot path does not ask PostgreSQL for every batch.
+	partitions map[time.Time]bool
+}
+
+// New returns a Store on pool. The schema must be migrated (Migrate).
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, partitions: map[time.Time]bool{}}
+}
+
+// Pool returns the connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// InsertResult tells what InsertEvents stored.
+type InsertResult struct {
+	// Inserted counts events stored now; Duplicates counts the rest, whose
+	// identity was stored before or earlier in the same batch.
+	Inserted, Duplicates int
+	// New[i] is true when evs[i] was stored by this call.
+	New []bool
+}
+
+// InsertEvents stores evs at most once each by identity (project, source,
+// id), in one transaction: identities first into event_ids (ON CONFLICT DO
+// NOTHING, in sorted order so that concurrent batches never deadlock), then
+// only the events whose identity was new into events, then the same events
+// into the rollups. Re-inserting an event, with any time, changes nothing.
+// When it returns an error nothing was stored; IsPermanent tells whether
+// retrying the same events can ever succeed.
+func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertResult, error) {
+	res := InsertResult{New: make([]bool, len(evs))}
+	if len(evs) == 0 {
+		return res, nil
+	}
+	rows, err := toRows(evs)
+	if err != nil {
+		return res, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < maxTxAttempts; attempt++ {
+		if err := s.ensurePartitions(ctx, rows); err != nil {
+			return res, err
+		}
+		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			return insertTx(ctx, tx, rows, res.New)
+		})
+		if lastErr == nil {
+			break
+		}
+		clear(res.New)
+		switch sqlState(lastErr) {
+		case "40P01", "40001":
+			continue
+		case "23514": // no partition for a row: the cache is stale (archived, dropped)
+			s.mu.Lock()
+			clear(s.partitions)
+			s.mu.Unlock()
+			continue
+		}
+		return res, fmt.Errorf("insert events: %w", lastErr)
+	}
+	if lastErr != nil {
+		return res, fmt.Errorf("insert events after %d attempts: %w", maxTxAttempts, lastErr)
+	}
+	for _, n := range res.New {
+		if n {
+			res.Inserted++
+		}
+	}
+	res.Duplicates = len(evs) - res.Inserted
+	return res, nil
+}
+
+// row is one event as stored.
+type row struct {
+	project, source, id, typ string
+	subject, dataContentType *string
+	dataSchema               *string
+	time, receivedAt         time.Time
+	props, data, extensions  []byte
+}
+
+func toRows(evs []*event.Event) ([]row, error) {
+	rows := make([]row, len(evs))
+	for i, e := range evs {
+		ce := &e.CE
+		r := row{
+			project: e.Project, source: ce.Source(), id: ce.ID(), typ: ce.Type(),
+			subject: nonEmpty(ce.Subject()), dataContentType: nonEmpty(ce.DataContentType()),
+			dataSchema: nonEmpty(ce.DataSchema()),
+			time:       ce.Time().UTC(), receivedAt: e.ReceivedAt.UTC(),
+		}
+		if d := ce.Data(); len(d) > 0 {
+			if event.HasJSONData(ce) && bytes.HasPrefix(bytes.TrimSpace(d), []byte("{")) {
+				r.props = d
+			} else {
+				r.data = d
+			}
+		}
+		ext, err := json.Marshal(ce.Extensions())
+		if err != nil {
+			return nil, &PermanentError{Err: fmt.Errorf("event %q: extensions: %w", ce.ID(), err)}
+		}
+		r.extensions = ext
+		rows[i] = r
+	}
+	return rows, nil
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool) error {
+	// The first occurrence of an identity in the batch is the candidate;
+	// sorted so every transaction takes identity locks in the same order.
+	first := map[[3]string]int{}
+	order := make([]int, 0, len(rows))
+	for i, r := range rows {
+		k := [3]string{r.project, r.source, r.id}
+		if _, seen := first[k]; !seen {
+			first[k] = i
+			order = append(order, i)
+		}
+	}
+	sort.Slice(order, func(a, b int) bool {
+		ra, rb := rows[order[a]], rows[order[b]]
+		if ra.project != rb.project {
+			return ra.project < rb.project
+		}
+		if ra.source != rb.source {
+			return ra.source < rb.source
+		}
+		return ra.id < rb.id
+	})
+	projects := make([]string, len(order))
+	sources := make([]string, len(order))
+	ids := make([]string, len(order))
+	times := make([]time.Time, len(order))
+	for j, i := range order {
+		projects[j], sources[j], ids[j], times[j] = rows[i].project, rows[i].source, rows[i].id, rows[i].time
+	}
+	got, err := tx.Query(ctx, `
+		INSERT INTO event_ids (project, source, id, time)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+		ON CONFLICT DO NOTHING
+		RETURNING project, source, id`, projects, sources, ids, times)
+	if err != nil {
+		return fmt.Errorf("insert identities: %w", err)
+	}
+	var k [3]string
+	_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
+		isNew[first[k]] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert identities: %w", err)
+	}
+
+	copyRows := make([][]any, 0, len(order))
+	fresh := make([]rollup.Event, 0, len(order))
+	for i, r := range rows {
+		if !isNew[i] {
+			continue
+		}
+		copyRows = append(copyRows, []any{
+			r.project, r.source, r.id, r.typ, r.subject, r.time, r.receivedAt,
+			r.dataContentType, r.dataSchema, jsonbOrNil(r.props), r.data, string(r.extensions),
+		})
+		var subject string
+		if r.subject != nil {
+			subject = *r.subject
+		}
+		fresh = append(fresh, rollup.Event{
+			Project: r.project, Source: r.source, ID: r.id, Type: r.typ,
+			Subject: subject, Time: r.time, Props: r.props,
+		})
+	}
+	if len(copyRows) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(copyRows)); err != nil {
+		return fmt.Errorf("copy events: %w", err)
+	}
+	if err := rollup.Apply(ctx, tx, fresh); err != nil {
+		return fmt.Errorf("rollups: %w", err)
+	}
+	return nil
+}
+
+// jsonbOrNil passes props as text so COPY's jsonb input parses it; nil
+// stays SQL NULL.
+func jsonbOrNil(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// ensurePartitions creates the daily partitions the rows need, each in its
+// own short transaction outside the insert: creating a partition locks the
+// parent table, which must not happen while holding row locks.
+func (s *Store) ensurePartitions(ctx context.Context, rows []row) error {
+	var missing []time.Time
+	s.mu.Lock()
+	for _, r := range rows {
+		d := r.time.Truncate(24 * time.Hour)
+		if !s.partitions[d] {
+			s.partitions[d] = false
+			missing = append(missing, d)
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range uniqueDays(missing) {
+		if err := s.EnsurePartition(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsurePartition makes sure the partition of the UTC day holding t exists.
+func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
+	d := t.UTC().Truncate(24 * time.Hour)
+	if _, err := s.pool.Exec(ctx, "SELECT eventfn_ensure_partition($1::date)", d.Format(time.DateOnly)); err != nil {
+		return fmt.Errorf("ensure partition %s: %w", d.Format(time.DateOnly), err)
+	}
+	s.mu.Lock()
+	s.partitions[d] = true
+	s.mu.Unlock()
+	return nil
+}
+
+func uniqueDays(days []time.Time) []time.Time {
+	seen := map[time.Time]bool{}
+	out := days[:0]
+	for _, d := range days {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// PermanentError marks a failure that retrying the same events cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err can never succeed on retry with the same
+// events: a data exception or integrity violation from PostgreSQL (SQLSTATE
+// classes 22 and 23), or an event that cannot be encoded. Connection
+// failures, timeouts and lost races are not permanent.
+func IsPermanent(err error) bool {
+	var pe *PermanentError
+	if errors.As(err, &pe) {
+		return true
+	}
+	state := sqlState(err)
+	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23514"))
+}
+
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}

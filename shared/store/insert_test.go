@@ -1,0 +1,107 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/store"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+func migratedStore(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: testenv.Database(t), DatabaseMaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, store.Migrate(ctx, pool))
+	return store.New(pool)
+}
+
+func newEvent(t *testing.T, project, id string, at time.Time, data string) *event.Event {
+	t.Helper()
+	ce := cloudevents.New()
+	ce.SetID(id)
+	ce.SetSource("test")
+	ce.SetType("page_view")
+	ce.SetSubject("user-1")
+	ce.SetTime(at)
+	if data != "" {
+		require.NoError(t, ce.SetData(cloudevents.ApplicationJSON, []byte(data)))
+	}
+	return &event.Event{Project: project, CE: ce, ReceivedAt: time.Now()}
+}
+
+func countEvents(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM events").Scan(&n))
+	return n
+}
+
+func TestInsertEventsStoresEachIdentityOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := migratedStore(t)
+	now := time.Now().UTC()
+
+	res, err := s.InsertEvents(ctx, []*event.Event{
+		newEvent(t, "p", "a", now, `{"plan":"pro"}`),
+		newEvent(t, "p", "b", now, ""),
+		newEvent(t, "p", "a", now.Add(time.Minute), ""), // same identity in the batch
+		newEvent(t, "q", "a", now, ""),                  // same id, other project
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, res.Inserted)
+	assert.Equal(t, 1, res.Duplicates)
+	assert.Equal(t, []bool{true, true, false, true}, res.New)
+
+	// Re-sent later with another time (60 days back): still stored once.
+	res, err = s.InsertEvents(ctx, []*event.Event{
+		newEvent(t, "p", "a", now.AddDate(0, 0, -60), ""),
+		newEvent(t, "p", "c", now.AddDate(0, 0, -60), ""),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true}, res.New)
+	assert.Equal(t, 4, countEvents(t, s.Pool()))
+
+	var props string
+	require.NoError(t, s.Pool().QueryRow(ctx,
+		"SELECT props->>'plan' FROM events WHERE project='p' AND id='a'").Scan(&props))
+	assert.Equal(t, "pro", props, "the first stored version is kept")
+	var late int
+	require.NoError(t, s.Pool().QueryRow(ctx,
+		"SELECT count(*) FROM events WHERE id='c' AND time < now() - interval '59 days'").Scan(&late))
+	assert.Equal(t, 1, late, "a 60-day-old event lands in an on-demand partition")
+}
+
+func TestInsertEventsKeepsNonJSONDataAsBytes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := migratedStore(t)
+	ce := cloudevents.New()
+	ce.SetID("x")
+	ce.SetSource("s")
+	ce.SetType("t")
+	ce.SetTime(time.Now())
+	ce.SetExtension("traceparent", "00-abc")
+	require.NoError(t, ce.SetData("text/plain", []byte("hello")))
+	_, err := s.InsertEvents(ctx, []*event.Event{{Project: "p", CE: ce, ReceivedAt: time.Now()}})
+	require.NoError(t, err)
+	var data []byte
+	var hasProps bool
+	var ext string
+	require.NoError(t, s.Pool().QueryRow(ctx,
+		"SELECT data, props IS NOT NULL, extensions->>'traceparent' FROM events").Scan(&data, &hasProps, &ext))
+	assert.Equal(t, "hello", string(data))
+	assert.False(t, hasProps)
+	assert.Equal(t, "00-abc", ext)
+}
