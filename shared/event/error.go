@@ -20,6 +20,7 @@ const (
 	CodeForbidden        Code = "forbidden"
 	CodeNotFound         Code = "not_found"
 	CodeNotImplemented   Code = "not_implemented"
+	CodeMethodNotAllowed Code = "method_not_allowed"
 	CodeInternal         Code = "internal"
 )
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -26,9 +27,15 @@ func Validate(ce *cloudevents.Event, size int, lim Limits, receivedAt time.Time)
 		if a.value == "" {
 			return Errorf(CodeInvalid, "%s is required", a.name)
 		}
+		if strings.IndexByte(a.value, 0) >= 0 {
+			return Errorf(CodeInvalid, "%s must not contain NUL characters", a.name)
+		}
 		if len(a.value) > MaxAttributeBytes {
 			return Errorf(CodeInvalid, "%s is %d bytes, over the limit of %d", a.name, len(a.value), MaxAttributeBytes)
 		}
+	}
+	if strings.IndexByte(ce.Subject(), 0) >= 0 {
+		return Errorf(CodeInvalid, "subject must not contain NUL characters")
 	}
 	if ce.Time().IsZero() {
 		ce.SetTime(receivedAt)
@@ -52,6 +59,11 @@ func validateProperties(data []byte, maxKey int) error {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Errorf(CodeInvalid, "data must be a JSON object (the event's properties) when datacontenttype is absent or JSON")
+	}
+	// PostgreSQL's jsonb cannot hold a NUL character; accepting one would
+	// make an acknowledged event impossible to store.
+	if bytes.Contains(trimmed, []byte(`\u0000`)) {
+		return Errorf(CodeInvalid, "data must not contain NUL characters (\\u0000)")
 	}
 	var props map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &props); err != nil {

@@ -23,6 +23,7 @@ var statusOf = map[event.Code]int{
 	event.CodeForbidden:        http.StatusForbidden,
 	event.CodeNotFound:         http.StatusNotFound,
 	event.CodeNotImplemented:   http.StatusNotImplemented,
+	event.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	event.CodeInternal:         http.StatusInternalServerError,
 }
 

@@ -1,0 +1,260 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"github.com/eventfn/eventfn/shared/auth"
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/dedup"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/ratelimit"
+	"github.com/eventfn/eventfn/shared/serve"
+)
+
+// retryAfterUnavailable is the Retry-After of a 503: long enough for a
+// broker or Redis failover, short enough not to pile up client backlog.
+const retryAfterUnavailable = "2"
+
+// Ingest handles ingest requests.
+type Ingest struct {
+	cfg    Config
+	keys   *auth.Keys
+	bus    *bus.Bus
+	dedup  *dedup.Store
+	limits *ratelimit.Limiter
+	log    *slog.Logger
+	m      *metrics
+	now    func() time.Time
+}
+
+// Result is the body of a 202, 207 or 400 answer.
+type Result struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   []Rejection `json:"rejected"`
+	// Error is set on a 400, when every event was rejected.
+	Error string `json:"error,omitempty"`
+}
+
+// Rejection names one rejected event and why.
+type Rejection struct {
+	Index int    `json:"index"`
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// Handle serves POST /. It has the OpenFaaS go-http signature.
+func (in *Ingest) Handle(req handler.Request) (handler.Response, error) {
+	ctx := req.Context()
+	if req.Method != http.MethodPost {
+		resp := serve.Error(event.Errorf(event.CodeMethodNotAllowed, "use POST to send events"))
+		resp.Header.Set("Allow", http.MethodPost)
+		return resp, nil
+	}
+	ipDecision, err := in.limits.AllowRequest(ctx, in.clientIP(ctx, req.Header))
+	if err != nil {
+		return in.unavailable(err), nil
+	}
+	if ipDecision != nil && !ipDecision.Allowed {
+		return rateLimited(ipDecision, "too many requests from this client"), nil
+	}
+	who, err := in.keys.Authorize(req.Header, auth.RoleWrite)
+	if err != nil {
+		return serve.Error(err), nil
+	}
+	mode, err := event.DetectMode(req.Header)
+	if err != nil {
+		return serve.Error(err), nil
+	}
+	items, err := event.Decode(mode, req.Header, req.Body)
+	if err != nil {
+		return serve.Error(err), nil
+	}
+	if len(items) > in.cfg.MaxBatchEvents {
+		in.m.events.WithLabelValues("failed").Add(float64(len(items)))
+		return serve.Error(event.Errorf(event.CodeTooLarge,
+			"request has %d events, over the limit of %d; nothing was accepted", len(items), in.cfg.MaxBatchEvents)), nil
+	}
+	if len(items) == 0 {
+		return serve.Error(event.Errorf(event.CodeInvalid, "request has no events")), nil
+	}
+	evDecision, err := in.limits.AllowEvents(ctx, who.Project, len(items))
+	if err != nil {
+		return in.unavailable(err), nil
+	}
+	if evDecision != nil && !evDecision.Allowed {
+		in.m.events.WithLabelValues("failed").Add(float64(len(items)))
+		return rateLimited(evDecision, "project event rate exceeded"), nil
+	}
+
+	res, err := in.accept(ctx, who.Project, items)
+	if err != nil {
+		in.m.events.WithLabelValues("failed").Add(float64(len(items)))
+		return in.unavailable(err), nil
+	}
+	in.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))
+	in.m.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	in.m.events.WithLabelValues("rejected").Add(float64(len(res.Rejected)))
+
+	status := http.StatusAccepted
+	switch {
+	case len(res.Rejected) == 0:
+	case res.Accepted+res.Duplicates > 0:
+		status = http.StatusMultiStatus
+	default:
+		status = http.StatusBadRequest
+		res.Error = "every event was rejected"
+	}
+	resp := serve.JSON(status, res)
+	setRateHeaders(resp.Header, firstNonNil(evDecision, ipDecision))
+	return resp, nil
+}
+
+// accept validates items and stores the valid, new ones on the stream. An
+// error means nothing may be reported as accepted: the client must retry
+// the whole request, and identity keeps that retry from doubling anything.
+func (in *Ingest) accept(ctx context.Context, project string, items []event.Item) (Result, error) {
+	now := in.now().UTC()
+	limits := in.cfg.Limits()
+	res := Result{Rejected: []Rejection{}}
+
+	// Unique identities of the valid events, first occurrence wins; a
+	// repeat inside the request is a duplicate of it.
+	var events []*event.Event
+	var keys []string
+	index := map[string]bool{}
+	for i, it := range items {
+		if it.Err == nil {
+			it.Err = event.Validate(it.Event, it.Size, limits, now)
+		}
+		if it.Err != nil {
+			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(it.Err)})
+			continue
+		}
+		ev := &event.Event{Project: project, CE: *it.Event, ReceivedAt: now}
+		key := ev.IdentityKey()
+		if index[key] {
+			res.Duplicates++
+			continue
+		}
+		index[key] = true
+		events = append(events, ev)
+		keys = append(keys, key)
+	}
+	if len(events) == 0 {
+		return res, nil
+	}
+
+	seen, err := in.dedup.Seen(ctx, keys)
+	if err != nil {
+		return Result{}, err
+	}
+	var msgs []*nats.Msg
+	var pubKeys []string
+	subject := in.bus.EventsSubject(project)
+	for i, ev := range events {
+		if seen[i] {
+			res.Duplicates++
+			continue
+		}
+		m, err := bus.EventMsg(subject, ev)
+		if err != nil {
+			return Result{}, err
+		}
+		msgs = append(msgs, m)
+		pubKeys = append(pubKeys, keys[i])
+	}
+	if len(msgs) == 0 {
+		return res, nil
+	}
+	pubCtx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	if _, err := in.bus.PublishAll(pubCtx, msgs); err != nil {
+		return Result{}, err
+	}
+	in.m.publish.Observe(time.Since(start).Seconds())
+	// Every message is on the stream now. Claiming decides which request
+	// reports it as accepted: of concurrent senders of one event exactly one
+	// does. A stream-level duplicate whose earlier publish was never reported
+	// accepted (its request got a 503) is claimed here and so counts as
+	// accepted, which is what its sender was told to expect on retry.
+	claimed, err := in.dedup.Claim(ctx, pubKeys)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, c := range claimed {
+		if c {
+			res.Accepted++
+		} else {
+			res.Duplicates++
+		}
+	}
+	return res, nil
+}
+
+func (in *Ingest) unavailable(err error) handler.Response {
+	msg := "temporarily unavailable; retry the whole request"
+	switch {
+	case errors.Is(err, bus.ErrUnavailable):
+		msg = "event stream unavailable; retry the whole request, nothing is lost or doubled"
+	case errors.Is(err, dedup.ErrUnavailable), errors.Is(err, ratelimit.ErrUnavailable):
+		msg = "dedup store unavailable; retry the whole request, nothing is lost or doubled"
+	}
+	in.log.Error("ingest unavailable", "error", err)
+	resp := serve.Error(event.Wrap(event.CodeUnavailable, err, msg))
+	resp.Header.Set("Retry-After", retryAfterUnavailable)
+	return resp
+}
+
+// clientIP is the address the per-IP limit counts against.
+func (in *Ingest) clientIP(ctx context.Context, h http.Header) string {
+	if in.cfg.TrustForwardedFor {
+		if xff := h.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	return serve.ClientIP(ctx)
+}
+
+func rateLimited(d *ratelimit.Decision, msg string) handler.Response {
+	resp := serve.Error(event.Errorf(event.CodeRateLimited, "%s; retry after %s s, nothing was accepted", msg, serve.RetryAfterSeconds(d.RetryAfter)))
+	resp.Header.Set("Retry-After", serve.RetryAfterSeconds(d.RetryAfter))
+	setRateHeaders(resp.Header, d)
+	return resp
+}
+
+func setRateHeaders(h http.Header, d *ratelimit.Decision) {
+	if d == nil {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
+	reset := "0"
+	if d.ResetAfter > 0 {
+		reset = serve.RetryAfterSeconds(d.ResetAfter)
+	}
+	h.Set("RateLimit-Reset", reset)
+}
+
+func firstNonNil(ds ...*ratelimit.Decision) *ratelimit.Decision {
+	for _, d := range ds {
+		if d != nil {
+			return d
+		}
+	}
+	return nil
+}
