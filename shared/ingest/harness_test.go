@@ -1,0 +1,214 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/ingest"
+	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+// Keys every harness accepts.
+const (
+	writeKey      = "wk_shop"
+	readKey       = "rk_shop"
+	otherWriteKey = "wk_other"
+)
+
+// harness is a real ingest function served over HTTP, on a Redis prefix
+// and a stream of its own.
+type harness struct {
+	url string
+	cfg ingest.Config
+	js  jetstream.JetStream
+	reg *prometheus.Registry
+}
+
+func newHarness(t *testing.T, natsURL string, mutate func(*ingest.Config)) *harness {
+	t.Helper()
+	var cfg ingest.Config
+	require.NoError(t, config.Load(&cfg))
+	cfg.Redis, _ = testenv.Redis(t)
+	cfg.NATS = testenv.NATS(t, natsURL)
+	cfg.Auth = config.Auth{APIKeys: writeKey + "=shop:write," + readKey + "=shop:read," + otherWriteKey + "=other:write"}
+	cfg.PublishTimeout = 5 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	fn, err := ingest.New(context.Background(), cfg, serve.Deps{Logger: log, Registerer: reg})
+	require.NoError(t, err)
+	fn.Name = "ingest"
+	srv := httptest.NewServer(serve.NewServer(fn, log, reg, reg))
+	t.Cleanup(func() {
+		srv.Close()
+		fn.Close()
+	})
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return &harness{url: srv.URL, cfg: cfg, js: js, reg: reg}
+}
+
+// response is an answer as a client sees it.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (r response) int(field string) int {
+	v, _ := r.body[field].(float64)
+	return int(v)
+}
+
+func (r response) rejected() []map[string]any {
+	list, _ := r.body["rejected"].([]any)
+	out := make([]map[string]any, len(list))
+	for i, v := range list {
+		out[i], _ = v.(map[string]any)
+	}
+	return out
+}
+
+func (h *harness) post(t *testing.T, key string, header http.Header, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url+"/", bytes.NewBufferString(body))
+	require.NoError(t, err)
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"), "body %s", raw)
+	require.NoError(t, json.Unmarshal(raw, &r.body), "body %s", raw)
+	return r
+}
+
+func (h *harness) get(t *testing.T, path string) response {
+	t.Helper()
+	resp, err := http.Get(h.url + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// streamMsgs counts the messages the harness's stream holds.
+func (h *harness) streamMsgs(t *testing.T) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, h.cfg.Stream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	return info.State.Msgs
+}
+
+// streamEvents returns every message on the stream, in order.
+func (h *harness) streamEvents(t *testing.T) []jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, h.cfg.Stream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	var out []jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		require.NoError(t, err)
+		out = append(out, *m)
+	}
+	return out
+}
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+var (
+	structured = hdr("Content-Type", "application/cloudevents+json")
+	batch      = hdr("Content-Type", "application/cloudevents-batch+json")
+	simple     = hdr("Content-Type", "application/json")
+)
+
+// ce returns a structured CloudEvent JSON with the given id and fields.
+func ce(id string, extra ...string) string {
+	m := map[string]any{"specversion": "1.0", "id": id, "source": "/web", "type": "page_view", "subject": "user-1"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "<absent>" {
+			delete(m, extra[i])
+			continue
+		}
+		var v any
+		if json.Unmarshal([]byte(extra[i+1]), &v) != nil {
+			v = extra[i+1]
+		}
+		m[extra[i]] = v
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func batchOf(events ...string) string {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, e := range events {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(e)
+	}
+	buf.WriteByte(']')
+	return buf.String()
+}
+
+// fields are the attributes a test compares of a stored message.
+type fields struct {
+	Source, Type, Subject, Time, Data string
+}
+
+func fieldsOf(ev *event.Event) fields {
+	return fields{
+		Source: ev.CE.Source(), Type: ev.CE.Type(), Subject: ev.CE.Subject(),
+		Time: ev.CE.Time().UTC().Format(time.RFC3339), Data: string(ev.CE.Data()),
+	}
+}

@@ -1,0 +1,360 @@
+package ingest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/ingest"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+func TestIngestBodyModes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	past := "2026-11-01T10:00:00Z"
+	tests := []struct {
+		name    string
+		header  http.Header
+		body    string
+		want    int
+		wantIDs []string
+	}{
+		{"binary", hdr("ce-specversion", "1.0", "ce-id", "b1", "ce-source", "/app", "ce-type", "signup",
+			"ce-subject", "u-b", "ce-time", past, "Content-Type", "application/json"), `{"plan":"pro"}`, 1, []string{"b1"}},
+		{"structured", structured, ce("s1", "time", past, "data", `{"plan":"pro"}`), 1, []string{"s1"}},
+		{"batch", batch, batchOf(ce("m1"), ce("m2"), ce("m3")), 3, []string{"m1", "m2", "m3"}},
+		{"simple", simple, `{"events":[{"event_id":"j1","event_type":"signup","user_id":42,"timestamp":"` + past + `","properties":{"plan":"pro"}}]}`, 1, []string{"j1"}},
+	}
+	for _, tc := range tests {
+		r := h.post(t, writeKey, tc.header, tc.body)
+		assert.Equal(t, http.StatusAccepted, r.status, "%s: %s", tc.name, r.raw)
+		assert.Equal(t, tc.want, r.int("accepted"), tc.name)
+		assert.Equal(t, 0, r.int("duplicates"), tc.name)
+		assert.Empty(t, r.rejected(), tc.name)
+	}
+	msgs := h.streamEvents(t)
+	require.Len(t, msgs, 6)
+	byID := map[string]fields{}
+	for _, m := range msgs {
+		ev, err := bus.DecodeEventMsg(m.Header, m.Data)
+		require.NoError(t, err)
+		assert.Equal(t, "shop", ev.Project)
+		assert.Equal(t, h.cfg.Subject+".shop", m.Subject)
+		byID[ev.CE.ID()] = fieldsOf(ev)
+	}
+	assert.Equal(t, fields{Source: "/app", Type: "signup", Subject: "u-b", Time: past, Data: `{"plan":"pro"}`}, byID["b1"])
+	assert.Equal(t, fields{Source: "/web", Type: "page_view", Subject: "user-1", Time: past, Data: `{"plan":"pro"}`}, byID["s1"])
+	assert.Equal(t, fields{Source: "simple", Type: "signup", Subject: "42", Time: past, Data: `{"plan":"pro"}`}, byID["j1"])
+	assert.NotEmpty(t, byID["m1"].Time, "an absent time becomes the receive time")
+}
+
+func TestIngestDuplicatesInsideBatchAndAcrossRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+
+	r := h.post(t, writeKey, batch, batchOf(ce("a"), ce("b"), ce("a", "type", "other"), ce("a", "source", "/other")))
+	assert.Equal(t, http.StatusAccepted, r.status, r.raw)
+	assert.Equal(t, 3, r.int("accepted"), "same id from another source is another event")
+	assert.Equal(t, 1, r.int("duplicates"))
+
+	r = h.post(t, writeKey, batch, batchOf(ce("a"), ce("b"), ce("c")))
+	assert.Equal(t, http.StatusAccepted, r.status, r.raw)
+	assert.Equal(t, 1, r.int("accepted"))
+	assert.Equal(t, 2, r.int("duplicates"))
+
+	r = h.post(t, otherWriteKey, structured, ce("a"))
+	assert.Equal(t, 1, r.int("accepted"), "identity includes the project")
+	assert.Equal(t, uint64(5), h.streamMsgs(t))
+}
+
+func TestIngestConcurrentSendersOfOneEventGetOneAccepted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	const senders = 8
+	var wg sync.WaitGroup
+	results := make([]response, senders)
+	for i := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = h.post(t, writeKey, batch, batchOf(ce("race-1"), ce("race-2")))
+		}()
+	}
+	wg.Wait()
+	accepted, dups := 0, 0
+	for _, r := range results {
+		require.Equal(t, http.StatusAccepted, r.status, r.raw)
+		accepted += r.int("accepted")
+		dups += r.int("duplicates")
+	}
+	assert.Equal(t, 2, accepted)
+	assert.Equal(t, 2*senders-2, dups)
+	assert.Equal(t, uint64(2), h.streamMsgs(t))
+}
+
+func TestIngestAuth(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	tests := []struct {
+		name string
+		key  string
+		want int
+	}{
+		{"missing key", "", http.StatusUnauthorized},
+		{"unknown key", "nope", http.StatusUnauthorized},
+		{"read key", readKey, http.StatusForbidden},
+		{"write key", writeKey, http.StatusAccepted},
+	}
+	for _, tc := range tests {
+		r := h.post(t, tc.key, structured, ce("auth-"+tc.name))
+		assert.Equal(t, tc.want, r.status, "%s: %s", tc.name, r.raw)
+		if tc.want >= 400 {
+			assert.NotEmpty(t, r.body["error"], tc.name)
+			assert.NotContains(t, r.raw, "other", "errors never name another project")
+		}
+	}
+
+	disabled := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) { c.AuthDisabled = true })
+	r := disabled.post(t, "", structured, ce("x"))
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+	msgs := disabled.streamEvents(t)
+	require.Len(t, msgs, 1)
+	assert.Equal(t, disabled.cfg.Subject+".default", msgs[0].Subject)
+}
+
+func TestIngestStatusTable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) {
+		c.MaxBatchEvents = 5
+		c.MaxBodyBytes = 4096
+		c.MaxEventBytes = 1024
+	})
+	future := time.Now().Add(25 * time.Hour).UTC().Format(time.RFC3339)
+	nearFuture := time.Now().Add(23 * time.Hour).UTC().Format(time.RFC3339)
+	big := strings.Repeat("x", 1100)
+	tests := []struct {
+		name         string
+		header       http.Header
+		body         string
+		want         int
+		wantAccepted int
+		wantRejected []int
+		wantError    string
+	}{
+		{"some rejected", batch, batchOf(ce("ok1"), ce("", "id", "<absent>"), ce("ok2")), http.StatusMultiStatus, 2, []int{1}, "id is required"},
+		{"all rejected", batch, batchOf(ce("r1", "type", "<absent>"), ce("r2", "source", "<absent>")), http.StatusBadRequest, 0, []int{0, 1}, "is required"},
+		{"unreadable body", batch, `[{"specversion":`, http.StatusBadRequest, 0, nil, "JSON array"},
+		{"structured not an object", structured, `[1]`, http.StatusBadRequest, 0, nil, "one JSON object"},
+		{"no events", batch, `[]`, http.StatusBadRequest, 0, nil, "no events"},
+		{"unsupported content type", hdr("Content-Type", "text/plain"), "hi", http.StatusUnsupportedMediaType, 0, nil, "unsupported content type"},
+		{"no content type", http.Header{}, "{}", http.StatusUnsupportedMediaType, 0, nil, "unsupported content type"},
+		{"too many events", batch, batchOf(ce("1"), ce("2"), ce("3"), ce("4"), ce("5"), ce("6")), http.StatusRequestEntityTooLarge, 0, nil, "over the limit of 5"},
+		{"body too large", batch, batchOf(ce("1", "data", `{"a":"`+strings.Repeat("y", 5000)+`"}`)), http.StatusRequestEntityTooLarge, 0, nil, "over the limit of 4096"},
+		{"event too large", batch, batchOf(ce("big", "data", `{"a":"`+big+`"}`), ce("small")), http.StatusMultiStatus, 1, []int{0}, "over the limit of 1024"},
+		{"future time", batch, batchOf(ce("f1", "time", future), ce("f2", "time", nearFuture)), http.StatusMultiStatus, 1, []int{0}, "in the future"},
+		{"bad time", structured, ce("t1", "time", "yesterday"), http.StatusBadRequest, 0, []int{0}, "cannot read event"},
+		{"specversion 0.3", structured, ce("v1", "specversion", `"0.3"`), http.StatusBadRequest, 0, []int{0}, "specversion"},
+		{"data not an object", structured, ce("d1", "data", `[1,2]`), http.StatusBadRequest, 0, []int{0}, "JSON object"},
+		{"long property key", structured, ce("k1", "data", `{"`+strings.Repeat("k", 129)+`":1}`), http.StatusBadRequest, 0, []int{0}, "property key"},
+		{"long id", structured, ce(strings.Repeat("i", 257)), http.StatusBadRequest, 0, []int{0}, "id is 257 bytes"},
+		{"binary without specversion", hdr("ce-id", "x", "ce-source", "s", "ce-type", "t"), "{}", http.StatusBadRequest, 0, nil, "ce-specversion"},
+		{"simple without event_id", simple, `{"events":[{"event_type":"x"},{"event_id":"s2","event_type":"x"}]}`, http.StatusMultiStatus, 1, []int{0}, "event_id is required"},
+		{"non-JSON data kept as bytes", hdr("ce-specversion", "1.0", "ce-id", "bin", "ce-source", "s", "ce-type", "t", "Content-Type", "image/png"), "\x89PNG", http.StatusAccepted, 1, nil, ""},
+	}
+	for _, tc := range tests {
+		r := h.post(t, writeKey, tc.header, tc.body)
+		assert.Equal(t, tc.want, r.status, "%s: %s", tc.name, r.raw)
+		if tc.wantAccepted > 0 || tc.wantRejected != nil {
+			assert.Equal(t, tc.wantAccepted, r.int("accepted"), tc.name)
+			var idx []int
+			for _, rej := range r.rejected() {
+				idx = append(idx, int(rej["index"].(float64)))
+			}
+			assert.Equal(t, tc.wantRejected, idx, "%s: %s", tc.name, r.raw)
+		}
+		if tc.wantError != "" {
+			assert.Contains(t, r.raw, tc.wantError, tc.name)
+		}
+	}
+	r := h.get(t, "/")
+	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
+}
+
+func TestIngestRejectionNamesTheEvent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	r := h.post(t, writeKey, batch, batchOf(ce("good"), ce("bad-one", "type", "<absent>")))
+	require.Equal(t, http.StatusMultiStatus, r.status, r.raw)
+	rej := r.rejected()
+	require.Len(t, rej, 1)
+	assert.Equal(t, map[string]any{"index": 1.0, "id": "bad-one", "error": "type is required"}, rej[0])
+}
+
+func TestIngestRateLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("events per project", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) {
+			c.MaxBatchEvents = 4
+			c.RateLimitEventsPerSecond = 1
+			c.RateLimitEventsBurst = 4
+		})
+		r := h.post(t, writeKey, batch, batchOf(ce("1"), ce("2"), ce("3")))
+		require.Equal(t, http.StatusAccepted, r.status, r.raw)
+		assert.Equal(t, "1", r.header.Get("RateLimit-Limit"))
+		assert.Equal(t, "1", r.header.Get("RateLimit-Remaining"))
+		assert.NotEmpty(t, r.header.Get("RateLimit-Reset"))
+
+		r = h.post(t, writeKey, batch, batchOf(ce("4"), ce("5"), ce("6")))
+		require.Equal(t, http.StatusTooManyRequests, r.status, r.raw)
+		assert.NotEmpty(t, r.body["error"])
+		assert.GreaterOrEqual(t, atoi(t, r.header.Get("Retry-After")), 1)
+		assert.Equal(t, "0", r.header.Get("RateLimit-Remaining"))
+		assert.Equal(t, uint64(3), h.streamMsgs(t), "a 429 accepts nothing")
+
+		r = h.post(t, otherWriteKey, batch, batchOf(ce("4"), ce("5"), ce("6")))
+		assert.Equal(t, http.StatusAccepted, r.status, "each project has its own budget: %s", r.raw)
+	})
+	t.Run("requests per client IP", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) { c.RateLimitRequestsPerMinute = 2 })
+		for i := range 2 {
+			r := h.post(t, writeKey, structured, ce(fmt.Sprint(i)))
+			require.Equal(t, http.StatusAccepted, r.status, r.raw)
+		}
+		r := h.post(t, writeKey, structured, ce("3"))
+		require.Equal(t, http.StatusTooManyRequests, r.status, r.raw)
+		assert.GreaterOrEqual(t, atoi(t, r.header.Get("Retry-After")), 1)
+		assert.Equal(t, "2", r.header.Get("RateLimit-Limit"))
+	})
+}
+
+// TestIngestNoSilentLossWhenNATSDown is the fault drill of the contract's
+// 503: the broker goes away, the client is told to retry, and the retry is
+// counted as accepted, never as duplicates, with each event on the stream
+// once.
+func TestIngestNoSilentLossWhenNATSDown(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartNATS(t)
+	h := newHarness(t, srv.URL(), func(c *ingest.Config) { c.PublishTimeout = 2 * time.Second })
+	r := h.post(t, writeKey, structured, ce("before"))
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+
+	events := make([]string, 200)
+	for i := range events {
+		events[i] = ce(fmt.Sprintf("e%d", i))
+	}
+	body := batchOf(events...)
+
+	srv.Stop()
+	r = h.post(t, writeKey, batch, body)
+	require.Equal(t, http.StatusServiceUnavailable, r.status, r.raw)
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	assert.Contains(t, r.body["error"], "retry")
+	ready := h.get(t, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, ready.status)
+	assert.NotEmpty(t, ready.body["reason"])
+
+	srv.Start()
+	testenv.Eventually(t, 15*time.Second, func() bool { return h.get(t, "/readyz").status == http.StatusOK }, "ingest ready again")
+	r = h.post(t, writeKey, batch, body)
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+	assert.Equal(t, 200, r.int("accepted"))
+	assert.Equal(t, 0, r.int("duplicates"))
+	assert.Equal(t, uint64(201), h.streamMsgs(t))
+}
+
+// TestIngestBrokerLostDuringRequest stops the broker while a large request
+// is being published: whatever the answer, every event is on the stream
+// exactly once after the client's retry, and the retry reports as accepted
+// exactly what the first answer did not.
+func TestIngestBrokerLostDuringRequest(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartNATS(t)
+	h := newHarness(t, srv.URL(), func(c *ingest.Config) { c.PublishTimeout = 2 * time.Second })
+	events := make([]string, 1000)
+	for i := range events {
+		events[i] = ce(fmt.Sprintf("mid%d", i), "data", `{"pad":"`+strings.Repeat("p", 400)+`"}`)
+	}
+	body := batchOf(events...)
+
+	done := make(chan response)
+	go func() { done <- h.post(t, writeKey, batch, body) }()
+	srv.Stop()
+	first := <-done
+	t.Logf("answer while the broker went away: %d", first.status)
+	srv.Start()
+	testenv.Eventually(t, 15*time.Second, func() bool { return h.get(t, "/readyz").status == http.StatusOK }, "ingest ready again")
+
+	retry := h.post(t, writeKey, batch, body)
+	require.Equal(t, http.StatusAccepted, retry.status, retry.raw)
+	switch first.status {
+	case http.StatusAccepted:
+		assert.Equal(t, 1000, first.int("accepted"))
+		assert.Equal(t, 1000, retry.int("duplicates"))
+	case http.StatusServiceUnavailable:
+		assert.Equal(t, 1000, retry.int("accepted"), "a 503'd request is accepted in full on retry")
+		assert.Equal(t, 0, retry.int("duplicates"))
+	default:
+		t.Fatalf("first answer %d: %s", first.status, first.raw)
+	}
+	assert.Equal(t, uint64(1000), h.streamMsgs(t), "each event on the stream once")
+}
+
+func TestIngestRedisDownIs503(t *testing.T) {
+	t.Parallel()
+	rs := testenv.StartRedis(t)
+	h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) { c.RedisURL = rs.URL() })
+	r := h.post(t, writeKey, structured, ce("r1"))
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+
+	rs.Stop()
+	r = h.post(t, writeKey, batch, batchOf(ce("r1"), ce("r2")))
+	require.Equal(t, http.StatusServiceUnavailable, r.status, r.raw)
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	assert.Equal(t, http.StatusServiceUnavailable, h.get(t, "/readyz").status)
+
+	// A new, empty Redis forgot r1; the stream's own message-id window and
+	// the consumer's identity table keep it stored once.
+	rs.Start()
+	testenv.Eventually(t, 15*time.Second, func() bool { return h.get(t, "/readyz").status == http.StatusOK }, "ingest ready again")
+	r = h.post(t, writeKey, batch, batchOf(ce("r1"), ce("r2")))
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+	assert.Equal(t, 2, r.accepted()+r.int("duplicates"))
+	assert.Equal(t, uint64(2), h.streamMsgs(t))
+}
+
+func TestIngestStandardEndpoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	for _, p := range []string{"/healthz", "/_/health", "/readyz"} {
+		assert.Equal(t, http.StatusOK, h.get(t, p).status, p)
+	}
+	h.post(t, writeKey, structured, ce("m"))
+	metrics := h.get(t, "/metrics")
+	assert.Contains(t, metrics.raw, `eventfn_ingest_events_total{outcome="accepted"} 1`)
+	doc := h.get(t, "/openapi.json")
+	require.Equal(t, http.StatusOK, doc.status)
+	var spec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(doc.raw), &spec))
+	assert.Equal(t, "3.1.0", spec["openapi"])
+}
+
+func (r response) accepted() int { return r.int("accepted") }
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	_, err := fmt.Sscan(s, &n)
+	require.NoError(t, err, "not a number: %q", s)
+	return n
+}
