@@ -73,6 +73,28 @@ func (k *Keys) Disabled() bool { return k.disabled }
 func (k *Keys) Len() int { return len(k.byHash) }
 
 func (k *Keys) add(source, entries string) error {
+	parsed, err := ParseEntries(source, entries)
+	if err != nil {
+		return err
+	}
+	for _, e := range parsed {
+		k.byHash[sha256.Sum256([]byte(e.Key))] = Principal{Project: e.Project, Role: e.Role}
+	}
+	return nil
+}
+
+// Entry is one KEY=PROJECT:ROLE entry.
+type Entry struct {
+	Key     string
+	Project string
+	Role    Role
+}
+
+// ParseEntries reads comma- or newline-separated KEY=PROJECT:ROLE entries;
+// blank lines and lines starting with # are skipped. Errors name source
+// and never show a key.
+func ParseEntries(source, entries string) ([]Entry, error) {
+	var out []Entry
 	for _, e := range strings.FieldsFunc(entries, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 		e = strings.TrimSpace(e)
 		if e == "" || strings.HasPrefix(e, "#") {
@@ -81,18 +103,18 @@ func (k *Keys) add(source, entries string) error {
 		key, rest, ok := strings.Cut(e, "=")
 		project, role, ok2 := strings.Cut(rest, ":")
 		if !ok || !ok2 || key == "" {
-			return fmt.Errorf("%s: entry %q is not KEY=PROJECT:ROLE", source, redact(e))
+			return nil, fmt.Errorf("%s: entry %q is not KEY=PROJECT:ROLE", source, redact(e))
 		}
 		if !ValidProject(project) {
-			return fmt.Errorf("%s: project %q must match %s", source, project, projectName)
+			return nil, fmt.Errorf("%s: project %q must match %s", source, project, projectName)
 		}
 		r := Role(role)
 		if r != RoleWrite && r != RoleRead {
-			return fmt.Errorf("%s: role %q is not write or read", source, role)
+			return nil, fmt.Errorf("%s: role %q is not write or read", source, role)
 		}
-		k.byHash[sha256.Sum256([]byte(key))] = Principal{Project: project, Role: r}
+		out = append(out, Entry{Key: key, Project: project, Role: r})
 	}
-	return nil
+	return out, nil
 }
 
 // redact keeps a key out of error messages and logs.

@@ -1,0 +1,35 @@
+# eventfn — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+
+# make run takes every setting from the environment. With no keys at all it
+# uses a local pair so the printed curl works as pasted.
+ifeq ($(origin API_KEYS)$(origin API_KEYS_FILE)$(origin AUTH_DISABLED),undefinedundefinedundefined)
+export API_KEYS := wk_local_dev=demo:write,rk_local_dev=demo:read
+endif
+export CONSUME_CONTINUOUS ?= true
+
+.PHONY: run test services check build bench clean
+
+## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
+run: services
+	$(GO) run ./cmd/gateway
+
+## test: the same service set-up, then formatting, vet and every test with the race detector
+test: services check
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+services:
+	@scripts/services
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: scripts/bench ingest|consume|stats
+bench: services
+	scripts/bench $(filter-out bench,$(MAKECMDGOALS))
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,54 @@
+// Command gateway serves every eventfn function in one process at
+// http://$GATEWAY_ADDR/function/<name>, for `make run`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/gateway"
+	"github.com/eventfn/eventfn/shared/ingest"
+	"github.com/eventfn/eventfn/shared/serve"
+)
+
+// functions are all six; a nil Spec is a function not built yet (501).
+var functions = []gateway.Entry{
+	{Name: "ingest", Spec: ingest.Spec},
+	{Name: "consume-batch"},
+	{Name: "stats-dau"},
+	{Name: "stats-top"},
+	{Name: "stats-retention"},
+	{Name: "archive"},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var cfg gateway.Config
+	if err := config.Load(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: %v\n", err)
+		os.Exit(1)
+	}
+	level, _ := config.ParseLevel(cfg.LogLevel)
+	log := serve.NewLogger(os.Stderr, level)
+	g, err := gateway.New(ctx, functions, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: %v\n", err)
+		os.Exit(1)
+	}
+	ln, err := net.Listen("tcp", cfg.GatewayAddr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: listen on GATEWAY_ADDR %s: %v\n", cfg.GatewayAddr, err)
+		os.Exit(1)
+	}
+	fmt.Println(gateway.Tour("http://" + ln.Addr().String()))
+	if err := g.Run(ctx, ln, cfg.ShutdownTimeout); err != nil {
+		log.Error("gateway stopped", "error", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/eventfn/eventfn/shared/auth"
+)
+
+// Tour returns the ready-to-paste commands printed at start: one event
+// sent with the first write key, and the stats read with the first read
+// key, as configured in API_KEYS (or none with AUTH_DISABLED).
+func Tour(baseURL string) string {
+	var write, read string
+	entries, _ := auth.ParseEntries("API_KEYS", os.Getenv("API_KEYS"))
+	for _, e := range entries {
+		if e.Role == auth.RoleWrite && write == "" {
+			write = e.Key
+		}
+		if e.Role == auth.RoleRead && read == "" {
+			read = e.Key
+		}
+	}
+	authHeader := func(key string) string {
+		if key == "" {
+			return ""
+		}
+		return fmt.Sprintf(" -H 'Authorization: Bearer %s'", key)
+	}
+	now := time.Now().UTC()
+	var b strings.Builder
+	fmt.Fprintf(&b, "eventfn is up at %s/function/<name>\n\nSend an event:\n", baseURL)
+	fmt.Fprintf(&b, "  curl -i -X POST %s/function/ingest/%s -H 'Content-Type: application/cloudevents+json' -d '{\"specversion\":\"1.0\",\"id\":\"tour-%d\",\"source\":\"/tour\",\"type\":\"page_view\",\"subject\":\"user-1\",\"data\":{\"path\":\"/\"}}'\n",
+		baseURL, authHeader(write), now.UnixNano())
+	from := now.AddDate(0, 0, -6).Format(time.DateOnly)
+	to := now.Format(time.DateOnly)
+	fmt.Fprintf(&b, "\nRead the stats:\n")
+	for _, fn := range []string{"stats-dau", "stats-top"} {
+		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s'%s\n", baseURL, fn, from, to, authHeader(read))
+	}
+	return b.String()
+}

@@ -1,0 +1,185 @@
+// Package gateway serves every eventfn function in one process behind the
+// OpenFaaS URL scheme, /function/<name>/..., for `make run`: a URL that works
+// locally works on OpenFaaS by changing the host. It runs each function's
+// background work (the continuous consumer) and stops cleanly on a signal.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/serve"
+)
+
+// Config is the gateway's own environment; each function reads its own.
+type Config struct {
+	// GatewayAddr is where the gateway listens.
+	GatewayAddr string `envconfig:"GATEWAY_ADDR" default:"127.0.0.1:8080"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+}
+
+// Validate checks the address and the log level.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.GatewayAddr); err != nil {
+		return fmt.Errorf("GATEWAY_ADDR %q is not host:port: %v", c.GatewayAddr, err)
+	}
+	_, err := config.ParseLevel(c.LogLevel)
+	return err
+}
+
+// Entry is one function of the gateway: a spec to build, or only a name
+// for a function that is not built yet (it answers 501).
+type Entry struct {
+	Name string
+	Spec serve.Spec
+}
+
+// Gateway routes /function/<name>/ to each function's server.
+type Gateway struct {
+	log     *slog.Logger
+	servers map[string]*serve.Server
+	fns     map[string]*serve.Function
+	names   []string
+}
+
+// New builds every function from the environment. A config error stops the
+// whole gateway, naming the variable, as a function's start would.
+func New(ctx context.Context, entries []Entry, log *slog.Logger) (*Gateway, error) {
+	g := &Gateway{log: log, servers: map[string]*serve.Server{}, fns: map[string]*serve.Function{}}
+	for _, e := range entries {
+		g.names = append(g.names, e.Name)
+		if e.Spec == nil {
+			continue
+		}
+		// Each function keeps its own registry, as it would in its own
+		// process, so their metric names do not collide.
+		reg := prometheus.NewRegistry()
+		flog := log.With("function", e.Name)
+		fn, _, err := e.Spec.Build(ctx, func(config.Server) (serve.Deps, error) {
+			return serve.Deps{Logger: flog, Registerer: reg}, nil
+		})
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("%s: %w", e.Name, err)
+		}
+		g.fns[e.Name] = fn
+		g.servers[e.Name] = serve.NewServer(fn, flog, reg, reg)
+	}
+	sort.Strings(g.names)
+	return g, nil
+}
+
+// ServeHTTP strips /function/<name> and hands the rest to the function.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/function/")
+	if !ok {
+		switch r.URL.Path {
+		case "/", "/healthz":
+			writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "functions": g.names})
+		default:
+			writeJSON(w, http.StatusNotFound, serve.ErrorBody{Error: "not found: functions are at /function/<name>/"})
+		}
+		return
+	}
+	name, path, _ := strings.Cut(rest, "/")
+	srv, built := g.servers[name]
+	if !built {
+		if g.known(name) {
+			writeJSON(w, serve.StatusOf(event.Errorf(event.CodeNotImplemented, "")),
+				serve.ErrorBody{Error: fmt.Sprintf("function %q is not built yet in this version of eventfn", name)})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, serve.ErrorBody{Error: fmt.Sprintf("no function %q; functions: %s", name, strings.Join(g.names, ", "))})
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/" + path
+	r2.URL.RawPath = ""
+	srv.ServeHTTP(w, r2)
+}
+
+func (g *Gateway) known(name string) bool {
+	for _, n := range g.names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Run serves on ln and runs every function's background work until ctx
+// ends, then fails readiness, drains requests, stops the background work
+// and closes the functions.
+func (g *Gateway) Run(ctx context.Context, ln net.Listener, timeout time.Duration) error {
+	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1+len(g.fns))
+	go func() { errc <- hs.Serve(ln) }()
+	bgCtx, bgCancel := context.WithCancel(ctx)
+	defer bgCancel()
+	var bg sync.WaitGroup
+	for name, fn := range g.fns {
+		if fn.Background == nil {
+			continue
+		}
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := fn.Background(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s background: %w", name, err)
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	for _, s := range g.servers {
+		s.Drain()
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("shutdown: %w", err)
+	}
+	bgCancel()
+	bg.Wait()
+	g.Close()
+	return runErr
+}
+
+// Close releases every function's connections.
+func (g *Gateway) Close() {
+	for _, fn := range g.fns {
+		if fn.Close != nil {
+			fn.Close()
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	resp := serve.JSON(status, v)
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(resp.Body)
+}
