@@ -1,0 +1,152 @@
+package event_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/event"
+)
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func TestDetectMode(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  http.Header
+		want    event.Mode
+		wantErr bool
+	}{
+		{"binary", header("Ce-Specversion", "1.0", "Content-Type", "application/json"), event.ModeBinary, false},
+		{"binary wins over structured type", header("ce-id", "1", "Content-Type", "application/cloudevents+json"), event.ModeBinary, false},
+		{"structured with charset", header("Content-Type", "application/cloudevents+json; charset=utf-8"), event.ModeStructured, false},
+		{"batch", header("Content-Type", "application/cloudevents-batch+json"), event.ModeBatch, false},
+		{"simple", header("Content-Type", "application/json"), event.ModeSimple, false},
+		{"text", header("Content-Type", "text/plain"), 0, true},
+		{"none", header(), 0, true},
+		{"garbage", header("Content-Type", ";;;"), 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := event.DetectMode(tc.header)
+			if tc.wantErr {
+				require.Error(t, err)
+				assert.Equal(t, event.CodeUnsupportedMedia, event.ErrorCode(err))
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// decodeCases are table cases that also seed the fuzz targets.
+var decodeCases = []struct {
+	name    string
+	mode    event.Mode
+	body    string
+	wantN   int
+	wantErr bool
+}{
+	{"structured", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}`, 1, false},
+	{"structured base64", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"text/plain","data_base64":"aGk="}`, 1, false},
+	{"structured not object", event.ModeStructured, `"x"`, 0, true},
+	{"batch", event.ModeBatch, `[{"specversion":"1.0","id":"1","source":"s","type":"t"},{"id":2}]`, 2, false},
+	{"batch broken", event.ModeBatch, `[{"specversion":"1.0"`, 0, true},
+	{"batch not array", event.ModeBatch, `{}`, 0, true},
+	{"simple", event.ModeSimple, `{"events":[{"event_id":"1","event_type":"t","user_id":7,"properties":{"k":"v"}}]}`, 1, false},
+	{"simple no events", event.ModeSimple, `{"other":1}`, 0, true},
+	{"simple bad event", event.ModeSimple, `{"events":[1,{"event_id":true}]}`, 2, false},
+}
+
+func TestDecode(t *testing.T) {
+	for _, tc := range decodeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := event.Decode(tc.mode, header(), []byte(tc.body))
+			if tc.wantErr {
+				require.Error(t, err)
+				assert.Equal(t, event.CodeInvalid, event.ErrorCode(err))
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, items, tc.wantN)
+		})
+	}
+}
+
+func TestDecodeSimpleMapsFields(t *testing.T) {
+	items, err := event.Decode(event.ModeSimple, header(), []byte(
+		`{"events":[{"event_id":"e1","event_type":"signup","user_id":"u1","timestamp":"2026-11-01T00:00:00Z","properties":{"plan":"pro"}},
+		            {"event_id":"e2","event_type":"signup","source":"mobile"}]}`))
+	require.NoError(t, err)
+	require.Len(t, items, 2)
+	e := items[0].Event
+	require.NotNil(t, e)
+	assert.Equal(t, "e1", e.ID())
+	assert.Equal(t, "signup", e.Type())
+	assert.Equal(t, "u1", e.Subject())
+	assert.Equal(t, "simple", e.Source())
+	assert.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), e.Time().UTC())
+	assert.JSONEq(t, `{"plan":"pro"}`, string(e.Data()))
+	assert.Equal(t, "mobile", items[1].Event.Source())
+}
+
+func TestDecodeBinary(t *testing.T) {
+	h := header("Ce-Specversion", "1.0", "Ce-Id", "b1", "Ce-Source", "/s", "Ce-Type", "t",
+		"Ce-Subject", "u", "Ce-Traceparent", "00-x", "Content-Type", "application/json")
+	items, err := event.Decode(event.ModeBinary, h, []byte(`{"a":1}`))
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	require.NoError(t, items[0].Err)
+	e := items[0].Event
+	assert.Equal(t, "b1", e.ID())
+	assert.Equal(t, "00-x", e.Extensions()["traceparent"])
+	assert.JSONEq(t, `{"a":1}`, string(e.Data()))
+}
+
+func TestValidate(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	lim := event.DefaultLimits()
+	tests := []struct {
+		name    string
+		body    string
+		size    int
+		wantErr string
+	}{
+		{"ok", `{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}`, 10, ""},
+		{"too large", `{"specversion":"1.0","id":"1","source":"s","type":"t"}`, lim.MaxEventBytes + 1, "over the limit"},
+		{"missing id", `{"specversion":"1.0","source":"s","type":"t"}`, 10, "id is required"},
+		{"missing type", `{"specversion":"1.0","id":"1","source":"s"}`, 10, "type is required"},
+		{"nul in id", `{"specversion":"1.0","id":"a\u0000b","source":"s","type":"t"}`, 10, "NUL"},
+		{"nul in data", `{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":"\u0000"}}`, 10, "NUL"},
+		{"future", `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-11-27T00:00:00Z"}`, 10, "future"},
+		{"23h ahead is fine", `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-11-26T11:00:00Z"}`, 10, ""},
+		{"old is fine", `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"1999-01-01T00:00:00Z"}`, 10, ""},
+		{"json data array", `{"specversion":"1.0","id":"1","source":"s","type":"t","data":[1]}`, 10, "JSON object"},
+		{"text data any shape", `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"text/plain","data":"hi"}`, 10, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := event.Decode(event.ModeStructured, header(), []byte(tc.body))
+			require.NoError(t, err)
+			require.NoError(t, items[0].Err)
+			err = event.Validate(items[0].Event, tc.size, lim, now)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				assert.False(t, items[0].Event.Time().IsZero(), "time is set")
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
