@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	jsoniter "github.com/json-iterator/go"
 )
 
 // Mode is how an ingest request body carries its events (contract §4).
@@ -133,13 +134,26 @@ func decodeStructured(body []byte) ([]Item, error) {
 }
 
 func decodeBatch(body []byte) ([]Item, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents: %v", err)
+	// One pass splits the array into its elements; each element is then
+	// read once by the SDK. encoding/json would scan every byte twice more.
+	if !looksLikeArray(body) {
+		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents")
 	}
-	items := make([]Item, len(raws))
-	for i, raw := range raws {
-		items[i] = decodeOne(raw)
+	iter := jsoniter.ConfigFastest.BorrowIterator(body)
+	defer jsoniter.ConfigFastest.ReturnIterator(iter)
+	var items []Item
+	for iter.ReadArray() {
+		raw := iter.SkipAndReturnBytes()
+		if iter.Error != nil {
+			break
+		}
+		items = append(items, decodeOne(raw))
+	}
+	if iter.Error != nil && iter.Error != io.EOF {
+		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents: %v", iter.Error)
+	}
+	if iter.WhatIsNext() != jsoniter.InvalidValue {
+		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents: data after the array")
 	}
 	return items, nil
 }
@@ -173,6 +187,11 @@ func peekID(raw []byte) string {
 		return s
 	}
 	return ""
+}
+
+func looksLikeArray(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '['
 }
 
 func looksLikeObject(b []byte) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	jsoniter "github.com/json-iterator/go"
 )
 
 // Validate checks one decoded event against the contract and the limits, and
@@ -65,14 +66,27 @@ func validateProperties(data []byte, maxKey int) error {
 	if bytes.Contains(trimmed, []byte(`\u0000`)) {
 		return Errorf(CodeInvalid, "data must not contain NUL characters (\\u0000)")
 	}
-	var props map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &props); err != nil {
-		return Errorf(CodeInvalid, "data is not valid JSON: %v", err)
-	}
-	for k := range props {
+	// Walk the top-level keys only; values are checked for validity by the
+	// skip but never materialised.
+	iter := jsoniter.ConfigFastest.BorrowIterator(trimmed)
+	defer jsoniter.ConfigFastest.ReturnIterator(iter)
+	var keyErr error
+	iter.ReadMapCB(func(it *jsoniter.Iterator, k string) bool {
 		if len(k) > maxKey {
-			return Errorf(CodeInvalid, "property key %q is %d bytes, over the limit of %d", truncate(k, 32), len(k), maxKey)
+			keyErr = Errorf(CodeInvalid, "property key %q is %d bytes, over the limit of %d", truncate(k, 32), len(k), maxKey)
+			return false
 		}
+		it.Skip()
+		return it.Error == nil
+	})
+	if keyErr != nil {
+		return keyErr
+	}
+	if iter.Error != nil || iter.WhatIsNext() != jsoniter.InvalidValue {
+		return Errorf(CodeInvalid, "data is not valid JSON")
+	}
+	if !json.Valid(trimmed) {
+		return Errorf(CodeInvalid, "data is not valid JSON")
 	}
 	return nil
 }

@@ -41,6 +41,11 @@ type harness struct {
 
 func newHarness(t *testing.T, natsURL string, mutate func(*ingest.Config)) *harness {
 	t.Helper()
+	return newHarnessTB(t, natsURL, mutate)
+}
+
+func newHarnessTB(t testing.TB, natsURL string, mutate func(*ingest.Config)) *harness {
+	t.Helper()
 	var cfg ingest.Config
 	require.NoError(t, config.Load(&cfg))
 	cfg.Redis, _ = testenv.Redis(t)
@@ -52,7 +57,7 @@ func newHarness(t *testing.T, natsURL string, mutate func(*ingest.Config)) *harn
 	}
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
+	log := discardLogger()
 	fn, err := ingest.New(context.Background(), cfg, serve.Deps{Logger: log, Registerer: reg})
 	require.NoError(t, err)
 	fn.Name = "ingest"
@@ -212,3 +217,5 @@ func fieldsOf(ev *event.Event) fields {
 		Time: ev.CE.Time().UTC().Format(time.RFC3339), Data: string(ev.CE.Data()),
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

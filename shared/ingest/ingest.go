@@ -44,6 +44,9 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 	// Short timeouts and one retry: a Redis outage must become a quick 503,
 	// not a request hanging past the client's patience.
 	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout, ropts.MaxRetries = 2*time.Second, time.Second, time.Second, 1
+	// RESP2: eventfn uses no push notifications, and RESP3's push handling
+	// costs a check on every reply on the hot path.
+	ropts.Protocol = 2
 	rdb := redis.NewClient(ropts)
 	b, err := bus.Connect(cfg.NATS, "ingest", deps.Logger)
 	if err != nil {

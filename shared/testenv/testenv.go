@@ -108,8 +108,16 @@ func Redis(tb testing.TB) (config.Redis, *redis.Client) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
 		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
+			keys = append(keys, iter.Val())
+			if len(keys) == 1000 {
+				client.Unlink(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			client.Unlink(ctx, keys...)
 		}
 		_ = client.Close()
 	})
