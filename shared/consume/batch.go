@@ -1,0 +1,233 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventfn/eventfn/shared/auth"
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/store"
+)
+
+// unboundedSkew disables the future-time check for pulled events: ingest
+// checked it against the receive time, under its own configuration.
+const unboundedSkew = time.Duration(math.MaxInt64 / 2)
+
+// handle stores one fetched batch and settles every message of it:
+//   - stored (new or duplicate): acknowledged, only after the commit;
+//   - cannot be stored (undecodable, or refused by the schema): retried
+//     until it was delivered MAX_DELIVER times, then moved to the
+//     dead-letter stream and terminated;
+//   - not stored for a passing reason (database down): negatively
+//     acknowledged for redelivery after CONSUME_RETRY_DELAY, whatever its
+//     delivery count, and the error is returned.
+func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, error) {
+	start := time.Now()
+	defer func() { c.m.batch.Observe(time.Since(start).Seconds()) }()
+	// A batch once fetched is finished even when the caller goes away, so
+	// what commits is acknowledged rather than left to the ack wait.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.AckWait)
+	defer cancel()
+
+	poison := make([]error, len(msgs))
+	evs := make([]*event.Event, 0, len(msgs))
+	at := make([]int, 0, len(msgs)) // at[j] is the message of evs[j]
+	for i, m := range msgs {
+		ev, err := decodeMsg(m)
+		if err != nil {
+			poison[i] = err
+			continue
+		}
+		evs = append(evs, ev)
+		at = append(at, i)
+	}
+
+	w := c.write(ctx, evs)
+	res := Result{Inserted: w.inserted, Duplicates: w.duplicates}
+	if c.afterCommit != nil && w.inserted+w.duplicates > 0 {
+		c.afterCommit()
+	}
+	var firstErr error
+	keep := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if w.err != nil {
+		c.m.failures.WithLabelValues("store").Inc()
+		keep(fmt.Errorf("%w: %w", errUnavailable, w.err))
+	}
+	retried, ackFailed := 0, false
+	for j, i := range at {
+		switch {
+		case w.stored[j]:
+			if err := msgs[i].Ack(); err != nil {
+				ackFailed = true
+				keep(fmt.Errorf("%w: ack: %v", bus.ErrUnavailable, err))
+			}
+		case w.bad[j] != nil:
+			poison[i] = w.bad[j]
+		default:
+			retried++
+			c.retry(msgs[i])
+		}
+	}
+	for i, cause := range poison {
+		if cause == nil {
+			continue
+		}
+		dead, err := c.poisoned(ctx, msgs[i], cause)
+		if dead {
+			res.DeadLettered++
+		} else {
+			retried++
+		}
+		if err != nil {
+			keep(err)
+		}
+	}
+	// Acks are sent without waiting for each; one flush makes sure the
+	// server has them all before the answer reports the remaining count.
+	if err := c.bus.Conn().FlushWithContext(ctx); err != nil {
+		ackFailed = true
+		keep(fmt.Errorf("%w: flush acks: %v", bus.ErrUnavailable, err))
+	}
+	if ackFailed {
+		c.m.failures.WithLabelValues("ack").Inc()
+	}
+	res.Consumed = res.Inserted + res.Duplicates + res.DeadLettered
+	c.m.messages.WithLabelValues("inserted").Add(float64(res.Inserted))
+	c.m.messages.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	c.m.messages.WithLabelValues("dead_lettered").Add(float64(res.DeadLettered))
+	c.m.messages.WithLabelValues("retried").Add(float64(retried))
+	return res, firstErr
+}
+
+// poisoned settles a message that cannot be stored: a retry while it has
+// deliveries left, else the dead-letter stream. It reports whether the
+// message was moved.
+func (c *Consumer) poisoned(ctx context.Context, m jetstream.Msg, cause error) (bool, error) {
+	meta, err := m.Metadata()
+	if err != nil || meta.NumDelivered < uint64(c.cfg.MaxDeliver) {
+		c.log.Debug("message cannot be stored; will retry", "subject", m.Subject(), "error", cause)
+		c.retry(m)
+		return false, nil
+	}
+	if err := c.bus.DeadLetterMsg(ctx, m, cause); err != nil {
+		c.m.failures.WithLabelValues("dead_letter").Inc()
+		c.retry(m)
+		return false, err
+	}
+	c.log.Warn("message dead-lettered", "subject", m.Subject(), "stream_seq", meta.Sequence.Stream,
+		"deliveries", meta.NumDelivered, "error", cause)
+	// Terminated, not redelivered; should the terminate be lost, the
+	// redelivered copy is dead-lettered again under the same message id,
+	// which the dead-letter stream drops.
+	if err := m.Term(); err != nil {
+		return true, fmt.Errorf("%w: terminate dead-lettered message: %v", bus.ErrUnavailable, err)
+	}
+	return true, nil
+}
+
+// retry asks for the message's redelivery after CONSUME_RETRY_DELAY. A lost
+// NAK only means the redelivery waits for the ack wait instead.
+func (c *Consumer) retry(m jetstream.Msg) {
+	if c.cfg.RetryDelay > 0 {
+		_ = m.NakWithDelay(c.cfg.RetryDelay)
+		return
+	}
+	_ = m.Nak()
+}
+
+// written is what write did with each event.
+type written struct {
+	// stored[j]: evs[j] is committed (inserted now, or its identity was).
+	stored []bool
+	// bad[j]: evs[j] can never be stored, and why.
+	bad                  []error
+	inserted, duplicates int
+	// err is a passing failure; events neither stored nor bad wait for it.
+	err error
+}
+
+// write stores evs in one transaction. When the database refuses the batch
+// for good (a data or integrity error), it splits the batch in halves until
+// the events at fault are alone, so that the others are stored now.
+func (c *Consumer) write(ctx context.Context, evs []*event.Event) written {
+	w := written{stored: make([]bool, len(evs)), bad: make([]error, len(evs))}
+	if len(evs) > 0 {
+		w.err = c.writeSplit(ctx, evs, 0, &w)
+	}
+	return w
+}
+
+func (c *Consumer) writeSplit(ctx context.Context, evs []*event.Event, off int, w *written) error {
+	r, err := c.store.InsertEvents(ctx, evs)
+	if err == nil {
+		for j := range evs {
+			w.stored[off+j] = true
+		}
+		w.inserted += r.Inserted
+		w.duplicates += r.Duplicates
+		return nil
+	}
+	if !store.IsPermanent(err) {
+		return err
+	}
+	if len(evs) == 1 {
+		w.bad[off] = refused(err)
+		return nil
+	}
+	mid := len(evs) / 2
+	if err := c.writeSplit(ctx, evs[:mid], off, w); err != nil {
+		return err
+	}
+	return c.writeSplit(ctx, evs[mid:], off+mid, w)
+}
+
+// refused turns the database's permanent refusal of one event into an
+// error whose message can be shown (push answers, dead-letter headers).
+func refused(err error) error {
+	msg := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		msg = fmt.Sprintf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+	}
+	return event.Wrap(event.CodeInvalid, err, "the database refused the event: "+msg)
+}
+
+// decodeMsg reads an event message and checks that it can be stored; its
+// error means it never can (poison).
+func decodeMsg(m jetstream.Msg) (*event.Event, error) {
+	ev, err := bus.DecodeEventMsg(m.Headers(), m.Data())
+	if err != nil {
+		return nil, err
+	}
+	if ev.ReceivedAt.IsZero() {
+		if meta, err := m.Metadata(); err == nil {
+			ev.ReceivedAt = meta.Timestamp
+		}
+	}
+	if err := storable(ev, unboundedSkew); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// storable checks an event against what the schema holds: a project name,
+// the CloudEvents rules, JSON data as an object, no NUL characters. Sizes
+// are ingest's business and not checked again.
+func storable(ev *event.Event, skew time.Duration) error {
+	if !auth.ValidProject(ev.Project) {
+		return event.Errorf(event.CodeInvalid, "project %q is not a valid project name", ev.Project)
+	}
+	lim := event.Limits{MaxEventBytes: math.MaxInt, MaxPropertyKeyBytes: math.MaxInt, MaxFutureSkew: skew}
+	return event.Validate(&ev.CE, 0, lim, ev.ReceivedAt)
+}

@@ -1,0 +1,232 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/store"
+)
+
+// idleWait is how long the continuous loop's pull request waits for a
+// message when none is ready. It only bounds idle polling: a message that
+// arrives during the wait is handed over at once.
+const idleWait = 5 * time.Second
+
+// Backoff of the continuous loop after a failure (NATS or PostgreSQL down).
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Result is the answer of a drain (POST / without events).
+type Result struct {
+	// Consumed counts messages finished with: Inserted + Duplicates +
+	// DeadLettered. Messages left for a retry are counted in Pending.
+	Consumed int `json:"consumed"`
+	// Inserted counts events stored now.
+	Inserted int `json:"inserted"`
+	// Duplicates counts messages whose identity was stored before.
+	Duplicates int `json:"duplicates"`
+	// DeadLettered counts messages moved to the dead-letter stream.
+	DeadLettered int `json:"dead_lettered"`
+	// Pending is what the durable consumer has left after the drain:
+	// messages not yet delivered plus messages delivered and not yet
+	// acknowledged (waiting for a retry, or in flight at another replica).
+	Pending uint64 `json:"pending"`
+}
+
+func (r *Result) add(o Result) {
+	r.Consumed += o.Consumed
+	r.Inserted += o.Inserted
+	r.Duplicates += o.Duplicates
+	r.DeadLettered += o.DeadLettered
+}
+
+// Consumer moves events from the durable JetStream consumer into
+// PostgreSQL. Any number of Consumers, in one process or many, may drain
+// the same durable consumer at once.
+type Consumer struct {
+	cfg   Config
+	bus   *bus.Bus
+	pool  *pgxpool.Pool
+	store *store.Store
+	log   *slog.Logger
+	m     *metrics
+
+	mu       sync.Mutex
+	migrated bool
+	cons     jetstream.Consumer
+
+	// afterCommit, when set (tests only), runs after a batch's transaction
+	// committed and before any of its messages is acknowledged.
+	afterCommit func()
+}
+
+// NewConsumer connects to PostgreSQL and NATS, applies the migrations and
+// makes sure the streams and the durable consumer exist. Neither service
+// has to be up: what fails at start is retried on first use, and the
+// function reports unready until then.
+func NewConsumer(ctx context.Context, cfg Config, deps serve.Deps) (*Consumer, error) {
+	pool, err := store.Open(ctx, cfg.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bus.Connect(cfg.NATS, "consume-batch", deps.Logger)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	c := &Consumer{
+		cfg:   cfg,
+		bus:   b,
+		pool:  pool,
+		store: store.New(pool),
+		log:   deps.Logger,
+		m:     newMetrics(deps.Registerer),
+	}
+	if _, err := c.prepare(ctx); err != nil {
+		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
+	}
+	return c, nil
+}
+
+// Close releases the connections.
+func (c *Consumer) Close() {
+	c.bus.Close()
+	c.pool.Close()
+}
+
+// Ready reports whether PostgreSQL and NATS are reachable, the schema is
+// migrated and the durable consumer exists.
+func (c *Consumer) Ready(ctx context.Context) error {
+	if err := c.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if err := c.bus.Ready(ctx); err != nil {
+		return err
+	}
+	_, err := c.prepare(ctx)
+	return err
+}
+
+// prepare applies the migrations and ensures the durable consumer, once.
+func (c *Consumer) prepare(ctx context.Context) (jetstream.Consumer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.migrated {
+		if err := store.Migrate(ctx, c.pool); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+		}
+		c.migrated = true
+	}
+	if c.cons == nil {
+		cons, err := c.bus.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: c.cfg.AckWait, MaxAckPending: c.cfg.MaxAckPending})
+		if err != nil {
+			return nil, err
+		}
+		c.cons = cons
+	}
+	return c.cons, nil
+}
+
+// forgetConsumer makes the next prepare ensure the consumer again, after a
+// fetch failed (it may have been deleted, or the stream recreated).
+func (c *Consumer) forgetConsumer() {
+	c.mu.Lock()
+	c.cons = nil
+	c.mu.Unlock()
+}
+
+// errUnavailable marks passing failures of PostgreSQL; NATS failures wrap
+// bus.ErrUnavailable.
+var errUnavailable = errors.New("database unavailable")
+
+// Drain takes messages from the durable consumer in batches until none is
+// ready, CONSUME_MAX_EVENTS were taken or CONSUME_MAX_SECONDS passed, and
+// stores them. Every message it reports as consumed was acknowledged after
+// the transaction holding its row committed. On a passing failure it
+// returns what it did so far and an error; the messages not stored are
+// delivered again later.
+func (c *Consumer) Drain(ctx context.Context) (Result, error) {
+	cons, err := c.prepare(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	deadline := time.Now().Add(time.Duration(c.cfg.MaxSeconds) * time.Second)
+	var res Result
+	for taken := 0; taken < c.cfg.MaxEvents && time.Now().Before(deadline) && ctx.Err() == nil; {
+		msgs, ferr := bus.Fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), 0)
+		taken += len(msgs)
+		if len(msgs) > 0 {
+			out, err := c.handle(ctx, msgs)
+			res.add(out)
+			if err != nil {
+				return res, err
+			}
+		}
+		if ferr != nil {
+			c.m.failures.WithLabelValues("fetch").Inc()
+			c.forgetConsumer()
+			return res, ferr
+		}
+		if len(msgs) == 0 {
+			break
+		}
+	}
+	if res.Pending, err = bus.ConsumerPending(ctx, cons); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// Run drains continuously until ctx ends: an accepted event is stored as
+// soon as it reaches the stream. Failures are logged and retried with
+// backoff; Run returns only ctx's error.
+func (c *Consumer) Run(ctx context.Context) error {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		err := c.step(ctx)
+		if err == nil {
+			backoff = minBackoff
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		c.log.Warn("consume loop", "error", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	return ctx.Err()
+}
+
+// step fetches one batch, waiting for its first message, and stores it.
+func (c *Consumer) step(ctx context.Context) error {
+	cons, err := c.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	msgs, ferr := bus.Fetch(ctx, cons, c.cfg.BatchSize, idleWait)
+	if len(msgs) > 0 {
+		if _, err := c.handle(ctx, msgs); err != nil {
+			return err
+		}
+	}
+	if ferr != nil {
+		c.m.failures.WithLabelValues("fetch").Inc()
+		c.forgetConsumer()
+	}
+	return ferr
+}

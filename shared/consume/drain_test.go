@@ -1,0 +1,69 @@
+package consume
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+func TestDrainStoresEachIdentityOnceAcrossBatchesAndTime(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.BatchSize = 4 })
+	c := h.consumer(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	late := now.AddDate(0, 0, -60)
+
+	var evs []*event.Event
+	for i := range 10 {
+		evs = append(evs, newEvent("shop", fmt.Sprintf("e%d", i), "page_view", "u1", now))
+	}
+	evs = append(evs,
+		resent(evs[0], now),                             // same event again, batches later
+		resent(evs[1], now),                             //
+		resent(evs[2], late),                            // re-sent with another time: still the same identity
+		newEvent("shop", "late", "signup", "u2", late),  // a new event 60 days old
+		newEvent("other", "e0", "page_view", "u1", now), // same id in another project: another identity
+	)
+	h.publish(t, evs...)
+
+	res, err := c.Drain(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Consumed: 15, Inserted: 12, Duplicates: 3, Pending: 0}, res)
+	assert.Equal(t, 12, h.count(t, "SELECT count(*) FROM events"))
+	assert.Equal(t, 12, h.count(t, "SELECT count(*) FROM event_ids"))
+	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events WHERE project='shop' AND id='e2' AND time=$1", now),
+		"the first stored version of e2 is kept, not the re-send's time")
+	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events WHERE id='late' AND time=$1", late),
+		"the 60-day-old event is stored at its own time")
+
+	// The same events once more, later: nothing changes anywhere.
+	before := dbSnapshot(t, h.pool)
+	h.publish(t, resent(evs[0], now), resent(evs[12], late), resent(evs[13], now))
+	res, err = c.Drain(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Consumed: 3, Duplicates: 3}, res)
+	assert.Equal(t, before, dbSnapshot(t, h.pool), "tables %s", tableNames(before))
+}
+
+func TestDrainStopsAtMaxEvents(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.BatchSize = 3; c.MaxEvents = 5 })
+	c := h.consumer(t)
+	now := time.Now().UTC()
+	for i := range 8 {
+		h.publish(t, newEvent("shop", fmt.Sprintf("e%d", i), "page_view", "u1", now))
+	}
+	res, err := c.Drain(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Consumed: 5, Inserted: 5, Pending: 3}, res)
+	res, err = c.Drain(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Consumed: 3, Inserted: 3, Pending: 0}, res)
+}

@@ -1,0 +1,81 @@
+package consume
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"net/http"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"github.com/eventfn/eventfn/shared/auth"
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/serve"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Spec builds the consume-batch function from the environment.
+var Spec = serve.NewSpec("consume-batch", New)
+
+// New returns the consume-batch function: POST / drains the durable
+// consumer, or stores the CloudEvents it carries (push). With
+// CONSUME_CONTINUOUS its Background drains for the process's life.
+func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, error) {
+	c, err := NewConsumer(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return c.Function(), nil
+}
+
+// Function wraps c as a serve.Function.
+func (c *Consumer) Function() *serve.Function {
+	fn := &serve.Function{
+		Name:         "consume-batch",
+		Handle:       c.Handle,
+		MaxBodyBytes: int64(c.cfg.MaxBodyBytes),
+		Ready:        c.Ready,
+		OpenAPI:      openAPI,
+		Close:        c.Close,
+	}
+	if c.cfg.Continuous {
+		fn.Background = c.Run
+	}
+	return fn
+}
+
+// Handle serves POST / with the OpenFaaS go-http signature: a push when the
+// body is a CloudEvent or a batch, a drain otherwise. ADMIN_KEY, when set,
+// is required as a bearer token.
+func (c *Consumer) Handle(req handler.Request) (handler.Response, error) {
+	ctx := req.Context()
+	if req.Method != http.MethodPost {
+		resp := serve.Error(event.Errorf(event.CodeMethodNotAllowed, "use POST to drain the consumer or push events"))
+		resp.Header.Set("Allow", http.MethodPost)
+		return resp, nil
+	}
+	if err := auth.CheckAdmin(req.Header, c.cfg.AdminKey); err != nil {
+		return serve.Error(err), nil
+	}
+	if isPush(req.Header) {
+		return c.push(ctx, req), nil
+	}
+	res, err := c.Drain(ctx)
+	if err != nil {
+		return c.unavailable(err), nil
+	}
+	return serve.JSON(http.StatusOK, res), nil
+}
+
+// unavailable answers 503 for a passing failure and logs it once, here.
+func (c *Consumer) unavailable(err error) handler.Response {
+	msg := "database unavailable; retry later, nothing is lost or doubled"
+	if errors.Is(err, bus.ErrUnavailable) {
+		msg = "event stream unavailable; retry later, nothing is lost or doubled"
+	}
+	c.log.Error("consume unavailable", "error", err)
+	return serve.Error(event.Wrap(event.CodeUnavailable, err, msg))
+}

@@ -1,0 +1,151 @@
+package consume
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/dlq"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+// refuseType makes the database refuse, as a schema would, every event of
+// type "refused" with a data exception (SQLSTATE 22023), until fixed.
+func refuseType(t *testing.T, h *harness) (fix func()) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := h.pool.Exec(ctx, `
+		CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.type = 'refused' THEN
+				RAISE EXCEPTION 'events of type refused are not allowed' USING ERRCODE = '22023';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER test_refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse();`)
+	require.NoError(t, err)
+	return func() {
+		_, err := h.pool.Exec(ctx, `DROP TRIGGER test_refuse ON events`)
+		require.NoError(t, err)
+	}
+}
+
+// TestPoisonMessagesAreDeadLetteredAfterMaxDeliverAndReplayedOnce runs on
+// the machine's NATS (2.9) and on the embedded server of the nats-server
+// module, as the consumer must work on both.
+func TestPoisonMessagesAreDeadLetteredAfterMaxDeliverAndReplayedOnce(t *testing.T) {
+	t.Parallel()
+	for _, server := range []string{"shared", "embedded"} {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			url := testenv.NATSURL()
+			if server == "embedded" {
+				url = testenv.StartNATS(t).URL()
+			}
+			testPoison(t, url)
+		})
+	}
+}
+
+func testPoison(t *testing.T, natsURL string) {
+	ctx := context.Background()
+	h := newHarness(t, natsURL, func(c *Config) { c.MaxDeliver = 3; c.BatchSize = 10 })
+	c := h.consumer(t)
+	fix := refuseType(t, h)
+	now := time.Now().UTC()
+
+	good1 := newEvent("shop", "good-1", "page_view", "u1", now)
+	refused := newEvent("shop", "refused-1", "refused", "u1", now)
+	good2 := newEvent("shop", "good-2", "page_view", "u2", now)
+	h.publish(t, good1, refused)
+	h.publishMsgs(t,
+		h.rawMsg("shop", "not json at all", map[string]string{bus.HeaderProject: "shop"}),
+		h.rawMsg("shop", `{"specversion":"1.0","id":"x","source":"/s","type":"t"}`, nil), // no project header
+	)
+	h.publish(t, good2)
+
+	var total Result
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		r, err := c.Drain(ctx)
+		require.NoError(t, err)
+		total.add(r)
+		return r.Pending == 0
+	}, "poison messages not settled; so far %+v", total)
+	assert.Equal(t, Result{Consumed: 5, Inserted: 2, DeadLettered: 3}, total,
+		"the good events are stored at once, the three poison messages dead-lettered")
+	assert.Equal(t, 2, h.count(t, "SELECT count(*) FROM events"))
+
+	letters, err := h.pub.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 3)
+	byError := map[string]bus.DeadLetter{}
+	for _, dl := range letters {
+		assert.Equal(t, 3, dl.Deliveries, "dead-lettered after exactly MAX_DELIVER deliveries: %s", dl.Error)
+		assert.Equal(t, h.cfg.Stream, dl.Stream)
+		assert.Equal(t, h.pub.EventsSubject("shop"), dl.Subject)
+		assert.NotZero(t, dl.StreamSequence)
+		switch {
+		case strings.Contains(dl.Error, "events of type refused are not allowed"):
+			byError["refused"] = dl
+		case strings.Contains(dl.Error, "decode cloudevent"):
+			byError["undecodable"] = dl
+		case strings.Contains(dl.Error, bus.HeaderProject):
+			byError["no project"] = dl
+		}
+	}
+	require.Len(t, byError, 3, "each letter carries its own error: %+v", letters)
+	assert.Equal(t, "not json at all", string(byError["undecodable"].Data))
+	assert.Equal(t, "shop", byError["undecodable"].Header.Get(bus.HeaderProject), "original headers kept")
+	assert.True(t, strings.HasPrefix(byError["refused"].Header.Get(bus.HeaderDLQMsgID), refused.IdentityKey()),
+		"the original message id is kept")
+
+	// The main stream is done with them: terminated, nothing pending.
+	cons, err := h.pub.JetStream().Consumer(ctx, h.cfg.Stream, h.cfg.Consumer)
+	require.NoError(t, err)
+	info, err := cons.Info(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, info.NumAckPending)
+	assert.Zero(t, info.NumPending)
+
+	// The tool lists and shows them.
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, dlq.Run(ctx, h.cfg.NATS, []string{"list"}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), "events of type refused are not allowed")
+	assert.Equal(t, 4, strings.Count(out.String(), "\n"), "a header and three letters:\n%s", out.String())
+	out.Reset()
+	refusedSeq := strconv.FormatUint(byError["refused"].Sequence, 10)
+	require.Equal(t, 0, dlq.Run(ctx, h.cfg.NATS, []string{"show", refusedSeq}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), `"id":"refused-1"`)
+	assert.Contains(t, out.String(), "deliveries:     3")
+
+	// After the fix, the replayed event is stored, once, and leaves the
+	// dead-letter stream.
+	fix()
+	out.Reset()
+	require.Equal(t, 0, dlq.Run(ctx, h.cfg.NATS, []string{"replay", refusedSeq}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), "replayed "+refusedSeq)
+	before := dbSnapshot(t, h.pool)
+	res := h.drainAll(t, c)
+	assert.Equal(t, Result{Consumed: 1, Inserted: 1}, res)
+	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events WHERE id = 'refused-1'"))
+	assert.NotEqual(t, before["events"], dbSnapshot(t, h.pool)["events"])
+	letters, err = h.pub.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	assert.Len(t, letters, 2)
+	assert.Equal(t, 1, dlq.Run(ctx, h.cfg.NATS, []string{"replay", refusedSeq}, &out, &errOut), "a replayed letter is gone")
+
+	// Replaying the same event again (a second copy of it was in the DLQ,
+	// or it is re-sent) stores nothing new.
+	h.publish(t, resent(refused, now))
+	after := dbSnapshot(t, h.pool)
+	res = h.drainAll(t, c)
+	assert.Equal(t, Result{Consumed: 1, Duplicates: 1}, res)
+	assert.Equal(t, after, dbSnapshot(t, h.pool))
+}
