@@ -1,0 +1,96 @@
+package serve_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+// TestRunDrainsOnShutdown: on a signal the function fails readiness, lets
+// in-flight requests finish, stops its background work and closes.
+func TestRunDrainsOnShutdown(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var closed, bgStopped atomic.Bool
+	fn := &serve.Function{
+		Name: "slow",
+		Handle: func(req handler.Request) (handler.Response, error) {
+			close(entered)
+			<-release
+			return serve.JSON(http.StatusOK, map[string]string{"done": "yes"}), nil
+		},
+		Background: func(ctx context.Context) error {
+			<-ctx.Done()
+			bgStopped.Store(true)
+			return ctx.Err()
+		},
+		Close: func() { closed.Store(true) },
+	}
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	srv := serve.NewServer(fn, log, reg, reg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve.Run(ctx, ln, srv, fn, 10*time.Second, log) }()
+
+	inflight := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(base+"/", "application/json", nil)
+		if err != nil {
+			inflight <- 0
+			return
+		}
+		resp.Body.Close()
+		inflight <- resp.StatusCode
+	}()
+	<-entered
+	cancel()
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code == http.StatusServiceUnavailable
+	}, "readiness fails once shutdown starts")
+	close(release)
+	assert.Equal(t, http.StatusOK, <-inflight, "the in-flight request completes")
+	require.NoError(t, <-done)
+	assert.True(t, closed.Load())
+	assert.True(t, bgStopped.Load())
+}
+
+func TestErrorsMapToOneStatusTable(t *testing.T) {
+	tests := []struct {
+		code event.Code
+		want int
+	}{
+		{event.CodeInvalid, 400}, {event.CodeUnauthorized, 401}, {event.CodeForbidden, 403},
+		{event.CodeTooLarge, 413}, {event.CodeUnsupportedMedia, 415}, {event.CodeRateLimited, 429},
+		{event.CodeUnavailable, 503}, {event.CodeNotImplemented, 501},
+	}
+	for _, tc := range tests {
+		resp := serve.Error(event.Errorf(tc.code, "x"))
+		assert.Equal(t, tc.want, resp.StatusCode, tc.code)
+		assert.JSONEq(t, `{"error":"x"}`, string(resp.Body))
+	}
+	resp := serve.Error(io.ErrUnexpectedEOF)
+	assert.Equal(t, 500, resp.StatusCode)
+	assert.JSONEq(t, `{"error":"internal error"}`, string(resp.Body), "internal errors do not leak")
+	assert.Equal(t, "1", serve.Error(event.Errorf(event.CodeUnavailable, "down")).Header.Get("Retry-After"))
+}
