@@ -131,7 +131,8 @@ func TestValidate(t *testing.T) {
 		{"future", `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-11-27T00:00:00Z"}`, 10, "future"},
 		{"23h ahead is fine", `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-11-26T11:00:00Z"}`, 10, ""},
 		{"old is fine", `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"1999-01-01T00:00:00Z"}`, 10, ""},
-		{"json data array", `{"specversion":"1.0","id":"1","source":"s","type":"t","data":[1]}`, 10, "JSON object"},
+		{"json array data kept as bytes", `{"specversion":"1.0","id":"1","source":"s","type":"t","data":[1]}`, 10, ""},
+		{"json string data kept as bytes", `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json; charset=utf-8","data":"hi"}`, 10, ""},
 		{"text data any shape", `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"text/plain","data":"hi"}`, 10, ""},
 	}
 	for _, tc := range tests {

@@ -54,12 +54,18 @@ func Validate(ce *cloudevents.Event, size int, lim Limits, receivedAt time.Time)
 	return nil
 }
 
-// validateProperties checks that JSON data is an object, the event's
+// validateProperties checks JSON data: it must be valid JSON; when it is an
+// object it becomes the event's properties, whose keys are bounded. Other
+// JSON (a string, an array) is kept as bytes, as the contract says of
+// other data, since CloudEvents producers legitimately send it.
 // properties, with keys no longer than maxKey bytes.
 func validateProperties(data []byte, maxKey int) error {
 	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return Errorf(CodeInvalid, "data must be a JSON object (the event's properties) when datacontenttype is absent or JSON")
+	if !IsProperties(trimmed) {
+		if !json.Valid(trimmed) {
+			return Errorf(CodeInvalid, "data is not valid JSON although datacontenttype says JSON")
+		}
+		return nil
 	}
 	// PostgreSQL's jsonb cannot hold a NUL character; accepting one would
 	// make an acknowledged event impossible to store.
@@ -89,6 +95,13 @@ func validateProperties(data []byte, maxKey int) error {
 		return Errorf(CodeInvalid, "data is not valid JSON")
 	}
 	return nil
+}
+
+// IsProperties reports whether JSON data is an object, i.e. the event's
+// filterable properties.
+func IsProperties(data []byte) bool {
+	data = bytes.TrimSpace(data)
+	return len(data) > 0 && data[0] == '{'
 }
 
 func truncate(s string, n int) string {

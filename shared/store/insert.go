@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -126,7 +125,7 @@ func toRows(evs []*event.Event) ([]row, error) {
 			time:       ce.Time().UTC(), receivedAt: e.ReceivedAt.UTC(),
 		}
 		if d := ce.Data(); len(d) > 0 {
-			if event.HasJSONData(ce) && bytes.HasPrefix(bytes.TrimSpace(d), []byte("{")) {
+			if event.HasJSONData(ce) && event.IsProperties(d) {
 				r.props = d
 			} else {
 				r.data = d
