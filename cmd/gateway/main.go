@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/consume"
 	"github.com/eventfn/eventfn/shared/gateway"
 	"github.com/eventfn/eventfn/shared/ingest"
 	"github.com/eventfn/eventfn/shared/serve"
@@ -19,7 +20,7 @@ import (
 // functions are all six; a nil Spec is a function not built yet (501).
 var functions = []gateway.Entry{
 	{Name: "ingest", Spec: ingest.Spec},
-	{Name: "consume-batch"},
+	{Name: "consume-batch", Spec: consume.Spec},
 	{Name: "stats-dau"},
 	{Name: "stats-top"},
 	{Name: "stats-retention"},
