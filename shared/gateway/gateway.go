@@ -6,14 +6,12 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,44 +124,20 @@ func (g *Gateway) known(name string) bool {
 // ends, then fails readiness, drains requests, stops the background work
 // and closes the functions.
 func (g *Gateway) Run(ctx context.Context, ln net.Listener, timeout time.Duration) error {
-	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1+len(g.fns))
-	go func() { errc <- hs.Serve(ln) }()
-	bgCtx, bgCancel := context.WithCancel(ctx)
-	defer bgCancel()
-	var bg sync.WaitGroup
-	for name, fn := range g.fns {
-		if fn.Background == nil {
-			continue
-		}
-		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			if err := fn.Background(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("%s background: %w", name, err)
+	lc := serve.Lifecycle{
+		Drain: func() {
+			for _, s := range g.servers {
+				s.Drain()
 			}
-		}()
+		},
+		Close: g.Close,
 	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = err
+	for _, fn := range g.fns {
+		if fn.Background != nil {
+			lc.Background = append(lc.Background, fn.Background)
 		}
 	}
-	for _, s := range g.servers {
-		s.Drain()
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := hs.Shutdown(shutCtx); err != nil && runErr == nil {
-		runErr = fmt.Errorf("shutdown: %w", err)
-	}
-	bgCancel()
-	bg.Wait()
-	g.Close()
-	return runErr
+	return serve.RunHTTP(ctx, ln, g, lc, timeout, g.log)
 }
 
 // Close releases every function's connections.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,19 +63,48 @@ func Main(s Spec) int {
 // Run serves srv on ln and fn's background work until ctx ends, then drains
 // within timeout and closes fn.
 func Run(ctx context.Context, ln net.Listener, srv *Server, fn *Function, timeout time.Duration, log *slog.Logger) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	var bg []func(context.Context) error
+	if fn.Background != nil {
+		bg = append(bg, fn.Background)
+	}
+	closeFn := func() {}
+	if fn.Close != nil {
+		closeFn = fn.Close
+	}
+	return RunHTTP(ctx, ln, srv, Lifecycle{Background: bg, Drain: srv.Drain, Close: closeFn}, timeout, log)
+}
+
+// Lifecycle is what RunHTTP runs beside the HTTP server.
+type Lifecycle struct {
+	// Background work runs until the server stops; an error from one stops
+	// the server.
+	Background []func(ctx context.Context) error
+	// Drain fails readiness; it runs before the server stops accepting.
+	Drain func()
+	// Close releases connections once requests and background work ended.
+	Close func()
+}
+
+// RunHTTP serves h on ln with the background work of lc until ctx ends or
+// something fails, then fails readiness, lets in-flight requests finish
+// within timeout, stops the background work and closes. It is the one
+// shutdown sequence of a function process and of the local gateway.
+func RunHTTP(ctx context.Context, ln net.Listener, h http.Handler, lc Lifecycle, timeout time.Duration, log *slog.Logger) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1+len(lc.Background))
 	go func() { errc <- hs.Serve(ln) }()
 	bgCtx, bgCancel := context.WithCancel(ctx)
-	bgDone := make(chan struct{})
-	go func() {
-		defer close(bgDone)
-		if fn.Background != nil {
-			if err := fn.Background(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+	defer bgCancel()
+	var bg sync.WaitGroup
+	for _, run := range lc.Background {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
 				errc <- fmt.Errorf("background: %w", err)
 			}
-		}
-	}()
+		}()
+	}
 	log.Info("serving", "addr", ln.Addr().String())
 	var runErr error
 	select {
@@ -84,16 +114,18 @@ func Run(ctx context.Context, ln net.Listener, srv *Server, fn *Function, timeou
 			runErr = err
 		}
 	}
-	srv.Drain()
+	if lc.Drain != nil {
+		lc.Drain()
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := hs.Shutdown(shutCtx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("shutdown: %w", err)
 	}
 	bgCancel()
-	<-bgDone
-	if fn.Close != nil {
-		fn.Close()
+	bg.Wait()
+	if lc.Close != nil {
+		lc.Close()
 	}
 	log.Info("stopped")
 	return runErr
