@@ -38,6 +38,9 @@ type Config struct {
 	// TrustForwardedFor takes the client IP from X-Forwarded-For, which is
 	// right only behind a gateway that sets it (OpenFaaS, Knative).
 	TrustForwardedFor bool `envconfig:"TRUST_FORWARDED_FOR" default:"false"`
+	// CORSAllowedOrigins lets browsers send events from these origins
+	// (comma-separated, or * for any); empty turns CORS off.
+	CORSAllowedOrigins string `envconfig:"CORS_ALLOWED_ORIGINS"`
 	// PublishTimeout bounds the wait for the stream's acknowledgements.
 	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"10s"`
 }

@@ -34,6 +34,7 @@ type Ingest struct {
 	limits *ratelimit.Limiter
 	log    *slog.Logger
 	m      *metrics
+	cors   cors
 	now    func() time.Time
 }
 
@@ -55,7 +56,16 @@ type Rejection struct {
 
 // Handle serves POST /. It has the OpenFaaS go-http signature.
 func (in *Ingest) Handle(req handler.Request) (handler.Response, error) {
+	resp, err := in.handle(req)
+	in.cors.apply(req, &resp)
+	return resp, err
+}
+
+func (in *Ingest) handle(req handler.Request) (handler.Response, error) {
 	ctx := req.Context()
+	if req.Method == http.MethodOptions && in.cors.enabled() {
+		return handler.Response{StatusCode: http.StatusNoContent, Header: http.Header{}}, nil
+	}
 	if req.Method != http.MethodPost {
 		resp := serve.Error(event.Errorf(event.CodeMethodNotAllowed, "use POST to send events"))
 		resp.Header.Set("Allow", http.MethodPost)

@@ -65,6 +65,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 		limits: ratelimit.New(rdb, cfg.RedisPrefix, ratelimit.Limits{EventsPerSecond: cfg.RateLimitEventsPerSecond, EventsBurst: cfg.RateLimitEventsBurst, RequestsPerMinute: cfg.RateLimitRequestsPerMinute}),
 		log:    deps.Logger,
 		m:      newMetrics(deps.Registerer),
+		cors:   newCORS(cfg.CORSAllowedOrigins),
 		now:    time.Now,
 	}
 	return &serve.Function{

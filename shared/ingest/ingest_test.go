@@ -359,3 +359,27 @@ func atoi(t *testing.T, s string) int {
 	require.NoError(t, err, "not a number: %q", s)
 	return n
 }
+
+func TestIngestCORSForBrowserSDKs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) { c.CORSAllowedOrigins = "https://shop.example" })
+	req, err := http.NewRequest(http.MethodOptions, h.url+"/", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", "https://shop.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, "https://shop.example", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, "authorization, content-type", resp.Header.Get("Access-Control-Allow-Headers"))
+
+	r := h.post(t, writeKey, hdr("Content-Type", "application/cloudevents+json", "Origin", "https://shop.example"), ce("cors-1"))
+	assert.Equal(t, http.StatusAccepted, r.status)
+	assert.Equal(t, "https://shop.example", r.header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, r.header.Get("Access-Control-Expose-Headers"), "RateLimit-Remaining")
+
+	r = h.post(t, writeKey, hdr("Content-Type", "application/cloudevents+json", "Origin", "https://evil.example"), ce("cors-2"))
+	assert.Empty(t, r.header.Get("Access-Control-Allow-Origin"), "other origins get no CORS grant")
+}
