@@ -20,6 +20,11 @@ import (
 // checked it against the receive time, under its own configuration.
 const unboundedSkew = time.Duration(math.MaxInt64 / 2)
 
+// batchTimeout bounds the storing and settling of one batch, so that a
+// hung connection cannot hold its messages for ever; keepAlive holds them
+// meanwhile.
+const batchTimeout = 2 * time.Minute
+
 // handle stores one fetched batch and settles every message of it:
 //   - stored (new or duplicate): acknowledged, only after the commit;
 //   - cannot be stored (undecodable, or refused by the schema): retried
@@ -33,7 +38,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 	defer func() { c.m.batch.Observe(time.Since(start).Seconds()) }()
 	// A batch once fetched is finished even when the caller goes away, so
 	// what commits is acknowledged rather than left to the ack wait.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.AckWait)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	defer cancel()
 
 	poison := make([]error, len(msgs))
@@ -49,7 +54,9 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 		at = append(at, i)
 	}
 
+	stop := keepAlive(msgs, c.cfg.AckWait)
 	w := c.write(ctx, evs)
+	stop()
 	res := Result{Inserted: w.inserted, Duplicates: w.duplicates}
 	if c.afterCommit != nil && w.inserted+w.duplicates > 0 {
 		c.afterCommit()
@@ -108,6 +115,34 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 	c.m.messages.WithLabelValues("dead_lettered").Add(float64(res.DeadLettered))
 	c.m.messages.WithLabelValues("retried").Add(float64(retried))
 	return res, firstErr
+}
+
+// keepAlive tells the server, every half ack wait, that msgs are still
+// being worked on, so that a slow transaction does not get its messages
+// delivered to another replica meanwhile. stop waits until it has stopped.
+func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(ackWait / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				for _, m := range msgs {
+					// A lost progress note only means an early redelivery.
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
 
 // poisoned settles a message that cannot be stored: a retry while it has

@@ -31,7 +31,8 @@ type Config struct {
 	// accepted event is stored within about a second (`make run` sets it).
 	Continuous bool `envconfig:"CONSUME_CONTINUOUS" default:"false"`
 	// AckWait is how long a fetched message may stay unacknowledged before
-	// JetStream delivers it again; it also bounds the storing of one batch.
+	// JetStream delivers it again, should its consumer die; a live consumer
+	// renews it while a slow batch is being stored.
 	AckWait time.Duration `envconfig:"ACK_WAIT" default:"30s"`
 	// MaxAckPending bounds messages fetched and not yet acknowledged across
 	// all replicas; it must be at least CONSUME_BATCH_SIZE, and should be
