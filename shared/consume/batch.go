@@ -71,14 +71,12 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 		c.m.failures.WithLabelValues("store").Inc()
 		keep(fmt.Errorf("%w: %w", errUnavailable, w.err))
 	}
-	retried, ackFailed := 0, false
+	stored := make([]jetstream.Msg, 0, len(at))
+	retried := 0
 	for j, i := range at {
 		switch {
 		case w.stored[j]:
-			if err := msgs[i].Ack(); err != nil {
-				ackFailed = true
-				keep(fmt.Errorf("%w: ack: %v", bus.ErrUnavailable, err))
-			}
+			stored = append(stored, msgs[i])
 		case w.bad[j] != nil:
 			poison[i] = w.bad[j]
 		default:
@@ -100,14 +98,9 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 			keep(err)
 		}
 	}
-	// Acks are sent without waiting for each; one flush makes sure the
-	// server has them all before the answer reports the remaining count.
-	if err := c.bus.Conn().FlushWithContext(ctx); err != nil {
-		ackFailed = true
-		keep(fmt.Errorf("%w: flush acks: %v", bus.ErrUnavailable, err))
-	}
-	if ackFailed {
+	if err := c.ack(ctx, stored); err != nil {
 		c.m.failures.WithLabelValues("ack").Inc()
+		keep(err)
 	}
 	res.Consumed = res.Inserted + res.Duplicates + res.DeadLettered
 	c.m.messages.WithLabelValues("inserted").Add(float64(res.Inserted))
@@ -115,6 +108,29 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 	c.m.messages.WithLabelValues("dead_lettered").Add(float64(res.DeadLettered))
 	c.m.messages.WithLabelValues("retried").Add(float64(retried))
 	return res, firstErr
+}
+
+// ack acknowledges msgs, all committed, the last one synchronously: the
+// server applies a consumer's acknowledgements in order, so its answer
+// means every ack, nak and terminate sent before it was applied, and the
+// pending count read next is exact. Without messages to ack it flushes.
+func (c *Consumer) ack(ctx context.Context, msgs []jetstream.Msg) error {
+	if len(msgs) == 0 {
+		if err := c.bus.Conn().FlushWithContext(ctx); err != nil {
+			return fmt.Errorf("%w: flush: %v", bus.ErrUnavailable, err)
+		}
+		return nil
+	}
+	last := len(msgs) - 1
+	for _, m := range msgs[:last] {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("%w: ack: %v", bus.ErrUnavailable, err)
+		}
+	}
+	if err := msgs[last].DoubleAck(ctx); err != nil {
+		return fmt.Errorf("%w: ack: %v", bus.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // keepAlive tells the server, every half ack wait, that msgs are still
