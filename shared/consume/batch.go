@@ -16,16 +16,56 @@ import (
 	"github.com/eventfn/eventfn/shared/store"
 )
 
-// unboundedSkew disables the future-time check for pulled events: ingest
-// checked it against the receive time, under its own configuration.
-const unboundedSkew = time.Duration(math.MaxInt64 / 2)
-
 // batchTimeout bounds the storing and settling of one batch, so that a
 // hung connection cannot hold its messages for ever; keepAlive holds them
 // meanwhile.
 const batchTimeout = 2 * time.Minute
 
-// handle stores one fetched batch and settles every message of it:
+// batch is one fetched batch, decoded, on its way to the database.
+type batch struct {
+	msgs []jetstream.Msg
+	evs  []*event.Event
+	// at[j] is the message of evs[j].
+	at []int
+	// poison[i] says why msgs[i] can never be stored, if it cannot.
+	poison []error
+	// release stops renewing the batch's ack wait.
+	release func()
+}
+
+// decode reads a fetched batch and starts renewing its ack wait, which
+// runs from delivery, while it waits for and goes through its transaction.
+func (c *Consumer) decode(msgs []jetstream.Msg) *batch {
+	b := &batch{
+		msgs:    msgs,
+		evs:     make([]*event.Event, 0, len(msgs)),
+		at:      make([]int, 0, len(msgs)),
+		poison:  make([]error, len(msgs)),
+		release: keepAlive(msgs, c.cfg.AckWait),
+	}
+	for i, m := range msgs {
+		ev, err := decodeMsg(m)
+		if err != nil {
+			b.poison[i] = err
+			continue
+		}
+		b.evs = append(b.evs, ev)
+		b.at = append(b.at, i)
+	}
+	return b
+}
+
+// abandon gives a batch back untried, for immediate redelivery (to this
+// replica or another), after an earlier batch failed.
+func (c *Consumer) abandon(b *batch) {
+	b.release()
+	for _, m := range b.msgs {
+		_ = m.Nak()
+	}
+	c.m.messages.WithLabelValues("retried").Add(float64(len(b.msgs)))
+}
+
+// process writes one batch and settles every message of it:
 //   - stored (new or duplicate): acknowledged, only after the commit;
 //   - cannot be stored (undecodable, or refused by the schema): retried
 //     until it was delivered MAX_DELIVER times, then moved to the
@@ -33,7 +73,7 @@ const batchTimeout = 2 * time.Minute
 //   - not stored for a passing reason (database down): negatively
 //     acknowledged for redelivery after CONSUME_RETRY_DELAY, whatever its
 //     delivery count, and the error is returned.
-func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, error) {
+func (c *Consumer) process(ctx context.Context, b *batch) (Result, error) {
 	start := time.Now()
 	defer func() { c.m.batch.Observe(time.Since(start).Seconds()) }()
 	// A batch once fetched is finished even when the caller goes away, so
@@ -41,22 +81,9 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) (Result, er
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	defer cancel()
 
-	poison := make([]error, len(msgs))
-	evs := make([]*event.Event, 0, len(msgs))
-	at := make([]int, 0, len(msgs)) // at[j] is the message of evs[j]
-	for i, m := range msgs {
-		ev, err := decodeMsg(m)
-		if err != nil {
-			poison[i] = err
-			continue
-		}
-		evs = append(evs, ev)
-		at = append(at, i)
-	}
-
-	stop := keepAlive(msgs, c.cfg.AckWait)
-	w := c.write(ctx, evs)
-	stop()
+	msgs, at, poison := b.msgs, b.at, b.poison
+	w := c.write(ctx, b.evs)
+	b.release()
 	res := Result{Inserted: w.inserted, Duplicates: w.duplicates}
 	if c.afterCommit != nil && w.inserted+w.duplicates > 0 {
 		c.afterCommit()
@@ -133,7 +160,7 @@ func (c *Consumer) ack(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-// keepAlive tells the server, every half ack wait, that msgs are still
+// keepAlive tells the server, every third of the ack wait, that msgs are still
 // being worked on, so that a slow transaction does not get its messages
 // delivered to another replica meanwhile. stop waits until it has stopped.
 func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
@@ -141,7 +168,7 @@ func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(ackWait / 2)
+		tick := time.NewTicker(ackWait / 3)
 		defer tick.Stop()
 		for {
 			select {
@@ -254,27 +281,31 @@ func refused(err error) error {
 	return event.Wrap(event.CodeInvalid, err, "the database refused the event: "+msg)
 }
 
-// decodeMsg reads an event message and checks that it can be stored; its
-// error means it never can (poison).
+// decodeMsg reads an event message; its error means it can never be
+// stored (poison). The event is not validated again: ingest did, and what
+// the schema refuses is refused by the database, which write isolates.
 func decodeMsg(m jetstream.Msg) (*event.Event, error) {
 	ev, err := bus.DecodeEventMsg(m.Headers(), m.Data())
 	if err != nil {
 		return nil, err
+	}
+	if !auth.ValidProject(ev.Project) {
+		return nil, event.Errorf(event.CodeInvalid, "project %q is not a valid project name", ev.Project)
 	}
 	if ev.ReceivedAt.IsZero() {
 		if meta, err := m.Metadata(); err == nil {
 			ev.ReceivedAt = meta.Timestamp
 		}
 	}
-	if err := storable(ev, unboundedSkew); err != nil {
-		return nil, err
+	if ev.CE.Time().IsZero() {
+		ev.CE.SetTime(ev.ReceivedAt)
 	}
 	return ev, nil
 }
 
-// storable checks an event against what the schema holds: a project name,
-// the CloudEvents rules, JSON data as an object, no NUL characters. Sizes
-// are ingest's business and not checked again.
+// storable checks a pushed event as ingest checks a sent one, sizes
+// aside: a project name, the CloudEvents rules, JSON data, no NUL
+// characters, a time not too far ahead.
 func storable(ev *event.Event, skew time.Duration) error {
 	if !auth.ValidProject(ev.Project) {
 		return event.Errorf(event.CodeInvalid, "project %q is not a valid project name", ev.Project)

@@ -162,25 +162,17 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	deadline := time.Now().Add(time.Duration(c.cfg.MaxSeconds) * time.Second)
-	var res Result
-	for taken := 0; taken < c.cfg.MaxEvents && time.Now().Before(deadline) && ctx.Err() == nil; {
-		msgs, ferr := bus.Fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), 0)
+	taken := 0
+	res, err := c.pump(ctx, func(ctx context.Context) ([]jetstream.Msg, bool, error) {
+		if taken >= c.cfg.MaxEvents || !time.Now().Before(deadline) {
+			return nil, false, nil
+		}
+		msgs, err := bus.Fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), 0)
 		taken += len(msgs)
-		if len(msgs) > 0 {
-			out, err := c.handle(ctx, msgs)
-			res.add(out)
-			if err != nil {
-				return res, err
-			}
-		}
-		if ferr != nil {
-			c.m.failures.WithLabelValues("fetch").Inc()
-			c.forgetConsumer()
-			return res, ferr
-		}
-		if len(msgs) == 0 {
-			break
-		}
+		return msgs, len(msgs) > 0, err
+	})
+	if err != nil {
+		return res, err
 	}
 	if res.Pending, err = bus.ConsumerPending(ctx, cons); err != nil {
 		return res, err
@@ -194,13 +186,12 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 func (c *Consumer) Run(ctx context.Context) error {
 	backoff := minBackoff
 	for ctx.Err() == nil {
-		err := c.step(ctx)
-		if err == nil {
-			backoff = minBackoff
+		res, err := c.runOnce(ctx)
+		if err == nil || ctx.Err() != nil {
 			continue
 		}
-		if ctx.Err() != nil {
-			break
+		if res.Consumed > 0 {
+			backoff = minBackoff
 		}
 		c.log.Warn("consume loop", "error", err, "retry_in", backoff.String())
 		select {
@@ -212,21 +203,64 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// step fetches one batch, waiting for its first message, and stores it.
-func (c *Consumer) step(ctx context.Context) error {
+// runOnce pumps batches, each handed over as soon as its first message
+// is, until ctx ends or something fails.
+func (c *Consumer) runOnce(ctx context.Context) (Result, error) {
 	cons, err := c.prepare(ctx)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
-	msgs, ferr := bus.Fetch(ctx, cons, c.cfg.BatchSize, idleWait)
-	if len(msgs) > 0 {
-		if _, err := c.handle(ctx, msgs); err != nil {
-			return err
+	return c.pump(ctx, func(ctx context.Context) ([]jetstream.Msg, bool, error) {
+		msgs, err := bus.Fetch(ctx, cons, c.cfg.BatchSize, idleWait)
+		return msgs, ctx.Err() == nil, err
+	})
+}
+
+// pump stores the batches next fetches until next says there are no more,
+// a fetch fails or a batch fails. It fetches and decodes one batch ahead
+// while the previous one is in its transaction, so that the database, the
+// broker and the decoding work at once; after a failure the batch fetched
+// ahead is given back untried.
+func (c *Consumer) pump(ctx context.Context, next func(context.Context) ([]jetstream.Msg, bool, error)) (Result, error) {
+	fctx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	batches := make(chan *batch, 1)
+	var fetchErr error
+	go func() {
+		defer close(batches)
+		for {
+			msgs, more, err := next(fctx)
+			if len(msgs) > 0 {
+				batches <- c.decode(msgs)
+			}
+			if err != nil {
+				fetchErr = err
+				return
+			}
+			if !more || fctx.Err() != nil {
+				return
+			}
+		}
+	}()
+	var res Result
+	var firstErr error
+	for b := range batches {
+		if firstErr != nil {
+			c.abandon(b)
+			continue
+		}
+		out, err := c.process(ctx, b)
+		res.add(out)
+		if err != nil {
+			firstErr = err
+			stopFetching()
 		}
 	}
-	if ferr != nil {
+	// The channel is closed: the fetching goroutine is done with fetchErr.
+	if firstErr == nil && fetchErr != nil {
 		c.m.failures.WithLabelValues("fetch").Inc()
 		c.forgetConsumer()
+		firstErr = fetchErr
 	}
-	return ferr
+	return res, firstErr
 }
