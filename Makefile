@@ -3,11 +3,12 @@ SHELL := /bin/bash
 GO ?= go
 
 # make run takes every setting from the environment. With no keys at all it
-# uses a local pair so the printed curl works as pasted.
+# uses a local pair so the printed curl works as pasted, and it keeps a
+# consumer draining. These defaults are run's only: tests set their own.
 ifeq ($(origin API_KEYS)$(origin API_KEYS_FILE)$(origin AUTH_DISABLED),undefinedundefinedundefined)
-export API_KEYS := wk_local_dev=demo:write,rk_local_dev=demo:read
+run: export API_KEYS := wk_local_dev=demo:write,rk_local_dev=demo:read
 endif
-export CONSUME_CONTINUOUS ?= true
+run: export CONSUME_CONTINUOUS ?= true
 
 .PHONY: run test services check build bench clean
 
