@@ -118,16 +118,27 @@ func (c *Consumer) Ready(ctx context.Context) error {
 	return err
 }
 
-// prepare applies the migrations and ensures the durable consumer, once.
-func (c *Consumer) prepare(ctx context.Context) (jetstream.Consumer, error) {
+// migrate applies the migrations, once per process.
+func (c *Consumer) migrate(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.migrated {
-		if err := store.Migrate(ctx, c.pool); err != nil {
-			return nil, fmt.Errorf("%w: %w", errUnavailable, err)
-		}
-		c.migrated = true
+	if c.migrated {
+		return nil
 	}
+	if err := store.Migrate(ctx, c.pool); err != nil {
+		return fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	c.migrated = true
+	return nil
+}
+
+// prepare migrates and ensures the durable consumer, once.
+func (c *Consumer) prepare(ctx context.Context) (jetstream.Consumer, error) {
+	if err := c.migrate(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.cons == nil {
 		cons, err := c.bus.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: c.cfg.AckWait, MaxAckPending: c.cfg.MaxAckPending})
 		if err != nil {

@@ -176,3 +176,19 @@ func TestContinuousModeStoresWithoutARequest(t *testing.T) {
 	c.cfg.Continuous = false
 	assert.Nil(t, c.Function().Background, "not continuous: no loop")
 }
+
+func TestPushWorksWhileNATSIsDown(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartNATS(t)
+	h := newHarness(t, srv.URL(), nil)
+	url := h.server(t)
+	srv.Stop()
+
+	r := call(t, "POST", url+"/", hdr("Content-Type", "application/cloudevents+json", "Eventfn-Project", "shop"),
+		`{"specversion":"1.0","id":"p1","source":"/x","type":"t"}`)
+	assert.Equal(t, http.StatusOK, r.status, r.raw)
+	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events WHERE id = 'p1'"))
+	r = call(t, "POST", url+"/", nil, "")
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "a drain needs the stream: %s", r.raw)
+	assert.Equal(t, http.StatusServiceUnavailable, call(t, "GET", url+"/readyz", nil, "").status)
+}

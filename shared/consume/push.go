@@ -79,7 +79,8 @@ func (c *Consumer) push(ctx context.Context, req handler.Request) handler.Respon
 		at = append(at, i)
 	}
 	if len(evs) > 0 {
-		if _, err := c.prepare(ctx); err != nil {
+		// Push needs the database only: it works while NATS is down.
+		if err := c.migrate(ctx); err != nil {
 			return c.unavailable(err)
 		}
 		w := c.write(ctx, evs)
