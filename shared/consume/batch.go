@@ -160,9 +160,10 @@ func (c *Consumer) ack(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-// keepAlive tells the server, every third of the ack wait, that msgs are still
-// being worked on, so that a slow transaction does not get its messages
-// delivered to another replica meanwhile. stop waits until it has stopped.
+// keepAlive tells the server, every third of the ack wait, that msgs are
+// still being worked on, so that a slow transaction does not get its
+// messages delivered to another replica meanwhile. stop waits until it
+// has stopped.
 func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
