@@ -39,8 +39,9 @@ CREATE INDEX IF NOT EXISTS events_project_time ON events (project, time);
 CREATE INDEX IF NOT EXISTS events_props ON events USING gin (props jsonb_path_ops);
 
 -- eventfn_ensure_partition creates the daily partition holding day (UTC) if
--- it does not exist yet. Safe to call concurrently: creation is serialised
--- by an advisory lock, and an existing partition is left alone.
+-- it does not exist yet. Safe to call concurrently: a creation that loses
+-- the race (42P07) counts as done. (An advisory lock would not do: it does
+-- not refresh the catalog snapshot that to_regclass reads.)
 CREATE OR REPLACE FUNCTION eventfn_ensure_partition(day date) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -49,14 +50,14 @@ BEGIN
     IF to_regclass(part) IS NOT NULL THEN
         RETURN;
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('eventfn_partition'), (day - date '2000-01-01'));
-    IF to_regclass(part) IS NOT NULL THEN
-        RETURN;
-    END IF;
-    EXECUTE format(
-        'CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
-        part,
-        (day::timestamp AT TIME ZONE 'UTC'),
-        ((day + 1)::timestamp AT TIME ZONE 'UTC'));
+    BEGIN
+        EXECUTE format(
+            'CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
+            part,
+            (day::timestamp AT TIME ZONE 'UTC'),
+            ((day + 1)::timestamp AT TIME ZONE 'UTC'));
+    EXCEPTION WHEN duplicate_table THEN
+        NULL;
+    END;
 END;
 $$;

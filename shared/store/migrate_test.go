@@ -51,3 +51,28 @@ func TestMigrateConcurrentReplicasApplyOnce(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n))
 	assert.Positive(t, n)
 }
+
+// TestEnsurePartitionConcurrently: consumers that need the same new day at
+// once all succeed, and the partition exists once.
+func TestEnsurePartitionConcurrently(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	day := time.Date(2020, 2, 29, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = store.New(s.Pool()).EnsurePartition(context.Background(), day.Add(time.Duration(i)*time.Hour))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var n int
+	require.NoError(t, s.Pool().QueryRow(context.Background(),
+		"SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass AND inhrelid = 'events_p20200229'::regclass").Scan(&n))
+	assert.Equal(t, 1, n)
+}
