@@ -25,19 +25,12 @@ const ExtensionProject = "eventfnproject"
 // PushResult is the answer to a push request.
 type PushResult struct {
 	// Consumed counts events stored now or before: Inserted + Duplicates.
-	Consumed   int         `json:"consumed"`
-	Inserted   int         `json:"inserted"`
-	Duplicates int         `json:"duplicates"`
-	Rejected   []Rejection `json:"rejected"`
+	Consumed   int               `json:"consumed"`
+	Inserted   int               `json:"inserted"`
+	Duplicates int               `json:"duplicates"`
+	Rejected   []event.Rejection `json:"rejected"`
 	// Error is set on a 400, when every event was rejected.
 	Error string `json:"error,omitempty"`
-}
-
-// Rejection names one pushed event that cannot be stored, and why.
-type Rejection struct {
-	Index int    `json:"index"`
-	ID    string `json:"id"`
-	Error string `json:"error"`
 }
 
 // isPush tells a push request (a CloudEvent in binary or structured mode,
@@ -66,13 +59,13 @@ func (c *Consumer) push(ctx context.Context, req handler.Request) handler.Respon
 		return serve.Error(event.Errorf(event.CodeInvalid, "request has no events"))
 	}
 	now := time.Now().UTC()
-	res := PushResult{Rejected: []Rejection{}}
+	res := PushResult{Rejected: []event.Rejection{}}
 	evs := make([]*event.Event, 0, len(items))
 	at := make([]int, 0, len(items))
 	for i, it := range items {
 		ev, err := c.pushed(it, req.Header.Get(bus.HeaderProject), now)
 		if err != nil {
-			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(err)})
+			res.Rejected = append(res.Rejected, event.Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(err)})
 			continue
 		}
 		evs = append(evs, ev)
@@ -89,13 +82,13 @@ func (c *Consumer) push(ctx context.Context, req handler.Request) handler.Respon
 		}
 		for j, bad := range w.bad {
 			if bad != nil {
-				res.Rejected = append(res.Rejected, Rejection{Index: at[j], ID: evs[j].CE.ID(), Error: event.ErrorMessage(bad)})
+				res.Rejected = append(res.Rejected, event.Rejection{Index: at[j], ID: evs[j].CE.ID(), Error: event.ErrorMessage(bad)})
 			}
 		}
 		res.Inserted, res.Duplicates = w.inserted, w.duplicates
 		res.Consumed = w.inserted + w.duplicates
 	}
-	slices.SortStableFunc(res.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Index, b.Index) })
+	slices.SortStableFunc(res.Rejected, func(a, b event.Rejection) int { return cmp.Compare(a.Index, b.Index) })
 	status := http.StatusOK
 	switch {
 	case len(res.Rejected) == 0:

@@ -78,6 +78,15 @@ func DetectMode(h http.Header) (Mode, error) {
 		"unsupported content type %q: send binary mode (ce-* headers), %s, %s or %s", ct, MediaStructured, MediaBatch, MediaJSON)
 }
 
+// Rejection names one event of a request that was not taken, by its index
+// in the request and its id as far as it could be read, and why; it is
+// shown to the client as is.
+type Rejection struct {
+	Index int    `json:"index"`
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
 // Item is one event of a request as decoded: either an event or the reason
 // it could not be read. Size is its encoded size as received.
 type Item struct {

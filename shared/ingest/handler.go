@@ -40,18 +40,11 @@ type Ingest struct {
 
 // Result is the body of a 202, 207 or 400 answer.
 type Result struct {
-	Accepted   int         `json:"accepted"`
-	Duplicates int         `json:"duplicates"`
-	Rejected   []Rejection `json:"rejected"`
+	Accepted   int               `json:"accepted"`
+	Duplicates int               `json:"duplicates"`
+	Rejected   []event.Rejection `json:"rejected"`
 	// Error is set on a 400, when every event was rejected.
 	Error string `json:"error,omitempty"`
-}
-
-// Rejection names one rejected event and why.
-type Rejection struct {
-	Index int    `json:"index"`
-	ID    string `json:"id"`
-	Error string `json:"error"`
 }
 
 // Handle serves POST /. It has the OpenFaaS go-http signature.
@@ -136,7 +129,7 @@ func (in *Ingest) handle(req handler.Request) (handler.Response, error) {
 func (in *Ingest) accept(ctx context.Context, project string, items []event.Item) (Result, error) {
 	now := in.now().UTC()
 	limits := in.cfg.Limits()
-	res := Result{Rejected: []Rejection{}}
+	res := Result{Rejected: []event.Rejection{}}
 
 	// Unique identities of the valid events, first occurrence wins; a
 	// repeat inside the request is a duplicate of it.
@@ -148,7 +141,7 @@ func (in *Ingest) accept(ctx context.Context, project string, items []event.Item
 			it.Err = event.Validate(it.Event, it.Size, limits, now)
 		}
 		if it.Err != nil {
-			res.Rejected = append(res.Rejected, Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(it.Err)})
+			res.Rejected = append(res.Rejected, event.Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(it.Err)})
 			continue
 		}
 		ev := &event.Event{Project: project, CE: *it.Event, ReceivedAt: now}
