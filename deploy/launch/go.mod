@@ -1,0 +1,3 @@
+module github.com/eventfn/eventfn/deploy/launch
+
+go 1.26.0

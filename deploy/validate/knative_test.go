@@ -1,0 +1,113 @@
+package validate
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestKnativeIsValid(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	m, err := CheckKnative(r, r.Path("knative"))
+	require.NoError(t, err)
+
+	want, err := r.Functions()
+	require.NoError(t, err)
+	assert.NoError(t, SameFunctions("knative/", want, slices.Sorted(maps.Keys(m.Services))))
+
+	// Autoscaling suited to each function (the issue).
+	ann := func(name, key string) string {
+		return m.Services[name].Spec.Template.Annotations["autoscaling.knative.dev/"+key]
+	}
+	assert.Equal(t, "concurrency", ann("ingest", "metric"), "ingest scales on concurrency")
+	assert.NotEqual(t, "0", ann("ingest", "min-scale"), "ingest is never cold")
+	for _, name := range []string{"stats-dau", "stats-top", "stats-retention"} {
+		assert.Equal(t, "0", ann(name, "min-scale"), "%s scales to zero", name)
+	}
+	assert.Equal(t, "1", ann("consume-batch", "min-scale"), "consume-batch is kept warm")
+	assert.Contains(t, envValues(m, "consume-batch"), "CONSUME_CONTINUOUS=true", "a warm consume-batch drains in process")
+
+	// Internal functions are not exposed outside the cluster.
+	for _, name := range []string{"consume-batch", "archive"} {
+		assert.Equal(t, "cluster-local", m.Services[name].Labels["networking.knative.dev/visibility"], name)
+	}
+
+	// A schedule for archive, a push path to consume-batch.
+	var pinged []string
+	for _, p := range m.PingSources {
+		pinged = append(pinged, p.Spec.Sink.Ref.Name)
+	}
+	assert.Equal(t, []string{"archive"}, pinged)
+	var pushed []string
+	for _, tr := range m.Triggers {
+		pushed = append(pushed, tr.Spec.Subscriber.Ref.Name)
+	}
+	assert.Equal(t, []string{"consume-batch"}, pushed)
+
+	// The secret the docs tell users to create holds exactly these keys.
+	assert.Equal(t, map[string][]string{"eventfn": {"api-keys", "database-url"}}, m.SecretKeys)
+}
+
+func envValues(m *Manifests, service string) []string {
+	var out []string
+	for _, e := range m.Services[service].Spec.Template.Spec.Containers[0].Env {
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return out
+}
+
+// TestKnativeCatchesMistakes feeds CheckKnative copies of knative/ with one
+// seeded mistake each; Knative's own validation, or the cross-checks, must
+// report it.
+func TestKnativeCatchesMistakes(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	cases := []struct {
+		name, file, old, new string
+		wantErr              string
+	}{
+		{"bad autoscaling annotation value", "ingest.yaml", `autoscaling.knative.dev/min-scale: "2"`, `autoscaling.knative.dev/min-scale: "-2"`, "autoscaling.knative.dev/min-scale"},
+		{"min-scale above max-scale", "ingest.yaml", `autoscaling.knative.dev/max-scale: "20"`, `autoscaling.knative.dev/max-scale: "1"`, "max-scale=1 is less than min-scale=2"},
+		{"unknown autoscaling metric", "stats-top.yaml", "autoscaling.knative.dev/metric: concurrency", "autoscaling.knative.dev/metric: latency", "autoscaling.knative.dev/metric"},
+		{"unknown field", "consume-batch.yaml", "      containerConcurrency: 0", "      containerConcurency: 0", `unknown field "containerConcurency"`},
+		{"field Knative does not allow", "archive.yaml", "      containerConcurrency: 1", "      containerConcurrency: 1\n      hostNetwork: true", "hostNetwork"},
+		{"timeout above the maximum", "archive.yaml", "timeoutSeconds: 600", "timeoutSeconds: 6000", "timeoutSeconds"},
+		{"bad cron schedule", "archive.yaml", `schedule: "17 * * * *"`, `schedule: "17 * * *"`, "spec.schedule"},
+		{"bad time zone", "archive.yaml", "timezone: Etc/UTC", "timezone: Mars/Olympus", "spec.timezone"},
+		{"trigger without broker", "broker.yaml", "  broker: eventfn\n", "", "missing field(s): spec.broker"},
+		{"trigger on a broker that does not exist", "broker.yaml", "  broker: eventfn\n", "  broker: events\n", `broker "events" is not here`},
+		{"sink to a missing service", "archive.yaml", "      kind: Service\n      name: archive", "      kind: Service\n      name: archiver", `refers to serving.knative.dev/v1 Service "archiver"`},
+		{"configmap that is not here", "stats-dau.yaml", "                name: eventfn\n          env:", "                name: eventfn-settings\n          env:", `envFrom ConfigMap "eventfn-settings" is not here`},
+		{"variable no function reads", "00-config.yaml", "  NATS_SUBJECT: eventfn.events", "  NATS_SUBJECTS: eventfn.events", "NATS_SUBJECTS is read by no function"},
+		{"image of another function", "stats-retention.yaml", "image: ghcr.io/eventfn/stats-retention:latest", "image: ghcr.io/eventfn/stats-top:latest", "not named after the function"},
+		{"broker without class", "broker.yaml", "    eventing.knative.dev/broker.class: MTChannelBasedBroker\n", "    eventing.knative.dev/broker.class: \"\"\n", "eventing.knative.dev/broker.class"},
+		{"no channel template", "broker.yaml", "    kind: NatsJetStreamChannel\n", "", "no valid channel-template-spec"},
+		{"kind that does not belong", "00-config.yaml", "kind: ConfigMap", "kind: Secret", `"v1 Secret" is not a kind`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := CheckKnative(r, brokenDir(t, r.Path("knative"), tc.file, tc.old, tc.new))
+			require.Error(t, err)
+			t.Log(err)
+			assert.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
+
+// TestKnativeMissingFunction: a function of functions/ without a Service.
+func TestKnativeMissingFunction(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	want, err := r.Functions()
+	require.NoError(t, err)
+	dir := brokenDir(t, r.Path("knative"), "stats-dau.yaml", "kind: Service", "kind: Service\n# removed")
+	require.NoError(t, removeFile(dir, "stats-dau.yaml"))
+	m, err := CheckKnative(r, dir)
+	require.NoError(t, err, "the rest is still valid")
+	assert.ErrorContains(t, SameFunctions("knative/", want, slices.Sorted(maps.Keys(m.Services))), "missing [stats-dau]")
+}

@@ -1,0 +1,105 @@
+package validate
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStackIsValid(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	services, err := CheckStack(r, r.Path("stack.yml"))
+	require.NoError(t, err)
+
+	want, err := r.Functions()
+	require.NoError(t, err)
+	assert.NoError(t, SameFunctions("stack.yml", want, slices.Sorted(maps.Keys(services.Functions))))
+
+	// With no REGISTRY or TAG in the environment, images default to these.
+	assert.Equal(t, "ghcr.io/eventfn/ingest:latest", services.Functions["ingest"].Image)
+	for name, f := range services.Functions {
+		require.NotNil(t, f.Annotations, name)
+		assert.Equal(t, "/_/health", (*f.Annotations)[HealthPathAnnotation], "%s: faas-netes probes /_/health", name)
+		assert.True(t, f.ReadOnlyRootFilesystem, "%s: read-only root filesystem", name)
+		require.NotNil(t, f.Labels, name)
+		assert.Contains(t, *f.Labels, "com.openfaas.scale.min", "%s: scaling labels", name)
+		assert.Contains(t, *f.Labels, "com.openfaas.scale.max", "%s: scaling labels", name)
+	}
+	// The issue: archive and a consume-batch tick run on the cron-connector.
+	for _, name := range []string{"archive", "consume-batch"} {
+		a := *services.Functions[name].Annotations
+		assert.Equal(t, CronTopic, a["topic"], name)
+		assert.NotEmpty(t, a["schedule"], name)
+	}
+	// Secrets: API keys and DATABASE_URL come from OpenFaaS secrets.
+	assert.Equal(t, SecretsDir+"eventfn-api-keys", services.Functions["ingest"].Environment["API_KEYS_FILE"])
+	assert.Equal(t, "DATABASE_URL="+SecretsDir+"eventfn-database-url", services.Functions["consume-batch"].Environment[launcherEnv])
+	assert.NotContains(t, services.Functions["consume-batch"].Environment, "DATABASE_URL", "DATABASE_URL is a secret, not plain environment")
+}
+
+// TestStackCatchesMistakes feeds CheckStack broken copies of stack.yml:
+// each seeded mistake must be reported, naming what is wrong.
+func TestStackCatchesMistakes(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	cases := []struct {
+		name     string
+		old, new string
+		wantErr  string
+	}{
+		{"unknown field (typo) faas-cli ignores", "    environment_file:\n", "    enviroment_file:\n", "field enviroment_file not found"},
+		{"unknown provider", "name: openfaas", "name: openfass", "is the only valid \"provider.name\""},
+		{"cron topic misspelt", "topic: cron-function\n      schedule: \"* * * * *\"", "topic: cron-functions\n      schedule: \"* * * * *\"", `want exactly "cron-function"`},
+		{"bad cron schedule", `schedule: "17 * * * *"`, `schedule: "17 * * *"`, `annotation schedule "17 * * *"`},
+		{"build argument names another function", "FUNCTION: stats-top", "FUNCTION: stats-dau", `build_args.FUNCTION is "stats-dau", want "stats-top"`},
+		{"two functions push one image", "/stats-top:${TAG", "/stats-dau:${TAG", `image "ghcr.io/eventfn/stats-dau:latest" is not named after the function`},
+		{"variable no function reads", "      DEDUP_WINDOW: 24h", "      DEDUPE_WINDOW: 24h", "DEDUPE_WINDOW is read by no function"},
+		{"secret read but not mounted", "    secrets:\n      - eventfn-database-url\n    readonly_root_filesystem: true\n    labels:\n      com.openfaas.scale.min: \"1\"\n      com.openfaas.scale.max: \"4\"", "    readonly_root_filesystem: true\n    labels:\n      com.openfaas.scale.min: \"1\"\n      com.openfaas.scale.max: \"4\"", "reads secret eventfn-database-url, which is not in secrets"},
+		{"scaling label not a number", `com.openfaas.scale.max: "20"`, `com.openfaas.scale.max: twenty`, `label com.openfaas.scale.max "twenty"`},
+		{"min above max", `com.openfaas.scale.min: "2"`, `com.openfaas.scale.min: "40"`, "com.openfaas.scale.min 40 is above com.openfaas.scale.max 20"},
+		{"not the dockerfile build", "    lang: dockerfile\n    handler: .\n    image: ${REGISTRY:-ghcr.io/eventfn}/archive", "    lang: golang-http\n    handler: .\n    image: ${REGISTRY:-ghcr.io/eventfn}/archive", `lang is "golang-http", want dockerfile`},
+		{"handler without the Dockerfile", "    handler: .\n    image: ${REGISTRY:-ghcr.io/eventfn}/ingest", "    handler: ./functions/ingest\n    image: ${REGISTRY:-ghcr.io/eventfn}/ingest", `handler "./functions/ingest" has no Dockerfile`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := CheckStack(r, brokenCopy(t, r.Path("stack.yml"), tc.old, tc.new))
+			require.Error(t, err)
+			t.Log(err)
+			assert.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
+
+// TestStackEnvironmentFileIsStrict: a mistake in the shared environment
+// file is caught too (faas-cli reads it as loosely as stack.yml).
+func TestStackEnvironmentFileIsStrict(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	for _, tc := range []struct{ old, new, wantErr string }{
+		{"  NATS_STREAM: EVENTFN", "  NATS_STREEM: EVENTFN", "NATS_STREEM is read by no function"},
+		{"environment:", "enviroment:", "field enviroment not found"},
+	} {
+		env := brokenCopy(t, r.Path("deploy/openfaas/env.yml"), tc.old, tc.new)
+		stackFile := brokenCopy(t, r.Path("stack.yml"), "- deploy/openfaas/env.yml", "- "+env)
+		_, err := CheckStack(r, stackFile)
+		assert.ErrorContains(t, err, tc.wantErr)
+	}
+}
+
+// TestStackMissingFunction: a function of functions/ left out of the stack.
+func TestStackMissingFunction(t *testing.T) {
+	t.Parallel()
+	r := repo(t)
+	want, err := r.Functions()
+	require.NoError(t, err)
+	broken := brokenCopy(t, r.Path("stack.yml"), "\n  stats-top:\n", "\n  stats-topp:\n")
+	services, err := CheckStack(r, broken)
+	require.Error(t, err, "the build argument no longer matches the name")
+	assert.ErrorContains(t, SameFunctions("stack.yml", want, slices.Sorted(maps.Keys(services.Functions))),
+		"missing [stats-top], not in functions/ [stats-topp]")
+}
