@@ -1,0 +1,130 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type member struct {
+	g   groupKey
+	day Day
+}
+
+type typeDayKey struct {
+	project string
+	day     Day
+	typeID  uint32
+}
+
+type gapKey struct {
+	project string
+	day     Day
+	typeID  uint32
+	prev    Day
+}
+
+type activeKey struct {
+	project string
+	grain   Grain
+	typeID  uint32
+	bucket  Day
+}
+
+type retKey struct {
+	project        string
+	grain          Grain
+	cohort, bucket Day
+}
+
+// deltas are changes to the calendar rollups of one zone: new
+// rollup_user_days rows and increments of the counters.
+type deltas struct {
+	members   []member
+	typeDays  map[typeDayKey]int64
+	gaps      map[gapKey]int64
+	active    map[activeKey]int64
+	retention map[retKey]int64
+}
+
+func newDeltas() *deltas {
+	return &deltas{
+		typeDays:  map[typeDayKey]int64{},
+		gaps:      map[gapKey]int64{},
+		active:    map[activeKey]int64{},
+		retention: map[retKey]int64{},
+	}
+}
+
+// write applies d to the zone's tables in one round trip. Each statement
+// takes its row locks in its ORDER BY (the primary key order), and the
+// statements always come in the same table order, so two transactions
+// updating the same counters wait for each other in one direction only.
+// rollup_user_days rows are new for users this transaction has locked, so
+// their inserts never wait.
+func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
+	b := &pgx.Batch{}
+	if n := len(d.members); n > 0 {
+		p, u, t, day := make([]string, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		for i, m := range d.members {
+			p[i], u[i], t[i], day[i] = m.g.project, int32(m.g.uid), int32(m.g.typeID), int32(m.day)
+		}
+		b.Queue(`INSERT INTO rollup_user_days (project, tz, uid, type_id, day)
+			SELECT p, $1, u, t, d FROM unnest($2::text[], $3::int[], $4::int[], $5::int[]) AS x(p, u, t, d)
+			ORDER BY p, u, t, d`, tz, p, u, t, day)
+	}
+	if n := len(d.typeDays); n > 0 {
+		p, day, t, v := make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
+		for k, x := range d.typeDays {
+			p, day, t, v = append(p, k.project), append(day, int32(k.day)), append(t, int32(k.typeID)), append(v, x)
+		}
+		b.Queue(`INSERT INTO rollup_type_days AS r (project, tz, day, type_id, events)
+			SELECT p, $1, d, t, v FROM unnest($2::text[], $3::int[], $4::int[], $5::bigint[]) AS x(p, d, t, v)
+			ORDER BY p, d, t
+			ON CONFLICT (project, tz, day, type_id) DO UPDATE SET events = r.events + excluded.events`, tz, p, day, t, v)
+	}
+	if n := len(d.gaps); n > 0 {
+		p, day, t, prev, v := make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
+		for k, x := range d.gaps {
+			if x == 0 {
+				continue
+			}
+			p, day, t, prev, v = append(p, k.project), append(day, int32(k.day)), append(t, int32(k.typeID)), append(prev, int32(k.prev)), append(v, x)
+		}
+		b.Queue(`INSERT INTO rollup_type_gaps AS r (project, tz, day, type_id, prev, users)
+			SELECT p, $1, d, t, q, v FROM unnest($2::text[], $3::int[], $4::int[], $5::int[], $6::bigint[]) AS x(p, d, t, q, v)
+			ORDER BY p, d, t, q
+			ON CONFLICT (project, tz, day, type_id, prev) DO UPDATE SET users = r.users + excluded.users`, tz, p, day, t, prev, v)
+	}
+	if n := len(d.active); n > 0 {
+		p, g, t, bucket, v := make([]string, 0, n), make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
+		for k, x := range d.active {
+			p, g, t, bucket, v = append(p, k.project), append(g, string(rune(k.grain))), append(t, int32(k.typeID)), append(bucket, int32(k.bucket)), append(v, x)
+		}
+		b.Queue(`INSERT INTO rollup_active AS r (project, tz, grain, type_id, bucket, users)
+			SELECT p, $1, g::"char", t, b, v FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[]) AS x(p, g, t, b, v)
+			ORDER BY p, g::"char", t, b
+			ON CONFLICT (project, tz, grain, type_id, bucket) DO UPDATE SET users = r.users + excluded.users`, tz, p, g, t, bucket, v)
+	}
+	if n := len(d.retention); n > 0 {
+		p, g, c, bucket, v := make([]string, 0, n), make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
+		for k, x := range d.retention {
+			if x == 0 {
+				continue
+			}
+			p, g, c, bucket, v = append(p, k.project), append(g, string(rune(k.grain))), append(c, int32(k.cohort)), append(bucket, int32(k.bucket)), append(v, x)
+		}
+		b.Queue(`INSERT INTO rollup_retention AS r (project, tz, grain, cohort, bucket, users)
+			SELECT p, $1, g::"char", c, b, v FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[]) AS x(p, g, c, b, v)
+			ORDER BY p, g::"char", c, b
+			ON CONFLICT (project, tz, grain, cohort, bucket) DO UPDATE SET users = r.users + excluded.users`, tz, p, g, c, bucket, v)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write rollups (%s): %w", tz, err)
+	}
+	return nil
+}

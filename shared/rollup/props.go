@@ -1,0 +1,156 @@
+package rollup
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Property value kinds, the first letter of a canonical value.
+const (
+	propString = 's'
+	propNumber = 'n'
+	propBool   = 'b'
+)
+
+// PropValue is one top-level scalar property of an event, in canonical
+// form: Value is a kind letter (s, n, b) and the value's canonical text.
+type PropValue struct {
+	Key, Value string
+}
+
+// Hash identifies the property value in rollup_props.
+func (p PropValue) Hash() []byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	// The key's length first, so that no (key, value) pair can spell another.
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(p.Key)))])
+	h.Write([]byte(p.Key))
+	h.Write([]byte(p.Value))
+	return h.Sum(nil)
+}
+
+// EventProps returns the top-level scalar properties (string, number,
+// bool) of a JSON object; nested values and nulls are never equal to a
+// filter value, so they are left out. A duplicate key keeps its last value,
+// as jsonb does. Data that is not a JSON object has no properties.
+func EventProps(props []byte) []PropValue {
+	if len(props) == 0 {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(props, &m); err != nil {
+		return nil
+	}
+	out := make([]PropValue, 0, len(m))
+	for k, raw := range m {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 {
+			continue
+		}
+		switch c := raw[0]; {
+		case c == '"':
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				out = append(out, PropValue{Key: k, Value: string(propString) + s})
+			}
+		case c == 't' || c == 'f':
+			out = append(out, PropValue{Key: k, Value: string(propBool) + string(raw)})
+		case c == '-' || (c >= '0' && c <= '9'):
+			if canon, ok := CanonicalNumber(string(raw)); ok {
+				out = append(out, PropValue{Key: k, Value: string(propNumber) + canon})
+			}
+		}
+	}
+	return out
+}
+
+// FilterValues returns the property values that the filter prop.KEY=VALUE
+// matches: data.KEY is the string VALUE; or, when VALUE is a JSON number,
+// a number equal to it (so prop.n=5 matches 5, 5.0, 5e0 and "5", but not
+// "5.0"); or, when VALUE is true or false, that boolean (and the string).
+// An event holds one value per key, so the values are alternatives.
+func FilterValues(key, value string) []PropValue {
+	out := []PropValue{{Key: key, Value: string(propString) + value}}
+	if canon, ok := CanonicalNumber(value); ok {
+		out = append(out, PropValue{Key: key, Value: string(propNumber) + canon})
+	}
+	if value == "true" || value == "false" {
+		out = append(out, PropValue{Key: key, Value: string(propBool) + value})
+	}
+	return out
+}
+
+// maxExponent bounds the exponent of a number we canonicalise; jsonb
+// cannot hold anything near it, so larger ones never match.
+const maxExponent = 1 << 20
+
+// CanonicalNumber returns the canonical text of a JSON number literal
+// (RFC 8259 grammar): equal numbers, such as 5, 5.0, 50e-1 and -0 and 0,
+// give equal text. It reports false for anything that is not a JSON number.
+func CanonicalNumber(s string) (string, bool) {
+	i := 0
+	neg := false
+	if i < len(s) && s[i] == '-' {
+		neg = true
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	intPart := s[start:i]
+	if intPart == "" || (len(intPart) > 1 && intPart[0] == '0') {
+		return "", false
+	}
+	frac := ""
+	if i < len(s) && s[i] == '.' {
+		i++
+		fs := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		frac = s[fs:i]
+		if frac == "" {
+			return "", false
+		}
+	}
+	exp := 0
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		es := i
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		ds := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if ds == i || i-ds > 9 {
+			return "", false
+		}
+		e, err := strconv.Atoi(s[es:i])
+		if err != nil || e > maxExponent || e < -maxExponent {
+			return "", false
+		}
+		exp = e
+	}
+	if i != len(s) {
+		return "", false
+	}
+	digits := strings.TrimLeft(intPart+frac, "0")
+	exp -= len(frac)
+	if digits == "" {
+		return "0", true
+	}
+	trimmed := strings.TrimRight(digits, "0")
+	exp += len(digits) - len(trimmed)
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	return sign + trimmed + "e" + strconv.Itoa(exp), true
+}

@@ -1,0 +1,115 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+	_ "time/tzdata" // zone data in the binary: days must not depend on the host
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// zonesLockKey is the advisory lock between Apply (shared) and adding a
+// zone (exclusive): a zone's rollups are built from the stored events
+// while no Apply runs, and every Apply after sees the zone.
+const zonesLockKey = 0x726f6c6c7570 // "rollup"
+
+type zone struct {
+	name string
+	loc  *time.Location
+}
+
+// locations caches loaded zones; a location never changes.
+var locations sync.Map
+
+// LoadZone returns the IANA zone name ("UTC", "Europe/Kyiv"). It refuses
+// "" and "Local", which mean nothing outside this process.
+func LoadZone(name string) (*time.Location, error) {
+	if v, ok := locations.Load(name); ok {
+		return v.(*time.Location), nil
+	}
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("%q is not an IANA time zone", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone", name)
+	}
+	locations.Store(name, loc)
+	return loc, nil
+}
+
+// lockZones takes the zone lock shared for the transaction and returns the
+// registered zones, sorted.
+func lockZones(ctx context.Context, tx pgx.Tx) ([]zone, error) {
+	rows, err := tx.Query(ctx, `SELECT tz FROM eventfn_meta.rollup_timezones, pg_advisory_xact_lock_shared($1) ORDER BY tz`, int64(zonesLockKey))
+	if err != nil {
+		return nil, fmt.Errorf("rollup zones: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("rollup zones: %w", err)
+	}
+	zones := make([]zone, len(names))
+	for i, n := range names {
+		loc, err := LoadZone(n)
+		if err != nil {
+			return nil, fmt.Errorf("rollup zones: %w", err)
+		}
+		zones[i] = zone{n, loc}
+	}
+	return zones, nil
+}
+
+// Timezones returns the zones whose calendar rollups are complete, sorted.
+func Timezones(ctx context.Context, q Querier) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT tz FROM eventfn_meta.rollup_timezones ORDER BY tz`)
+	if err != nil {
+		return nil, fmt.Errorf("rollup zones: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("rollup zones: %w", err)
+	}
+	return names, nil
+}
+
+// EnsureTimezones registers every zone of names not registered yet. Each
+// new zone's rollups are first built from every stored event (Rebuild),
+// in one transaction holding the zone lock exclusively: Apply calls wait
+// meanwhile, and those after it maintain the zone too. Zones are never
+// removed here. Errors name the zone.
+func EnsureTimezones(ctx context.Context, pool *pgxpool.Pool, names []string) error {
+	have, err := Timezones(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if slices.Contains(have, name) {
+			continue
+		}
+		if _, err := LoadZone(name); err != nil {
+			return err
+		}
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(zonesLockKey)); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO eventfn_meta.rollup_timezones (tz) VALUES ($1) ON CONFLICT DO NOTHING`, name)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return nil // another replica added it meanwhile
+			}
+			return Rebuild(ctx, tx, name)
+		})
+		if err != nil {
+			return fmt.Errorf("add rollup zone %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type userKey struct {
+	project, subject string
+}
+
+// userState is what Apply knows of one user of the batch.
+type userState struct {
+	uid uint32
+	// first is the time of the user's earliest event in the batch.
+	first time.Time
+}
+
+// resolveUsers gives every user of the batch an id and locks the users'
+// rows, in (project, subject) order, for the rest of the transaction: the
+// per-user rollup rows (active days, cohort) are then changed by one
+// transaction at a time, and batches sharing users never deadlock.
+//
+// New users take the next ids of their project under the lock of the
+// project's rollup_projects row, taken before any user row, so the order
+// of locks is always identities, projects, users.
+func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) error {
+	keys := make([]userKey, 0, len(users))
+	for k := range users {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].project != keys[b].project {
+			return keys[a].project < keys[b].project
+		}
+		return keys[a].subject < keys[b].subject
+	})
+	projects, subjects := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		projects[i], subjects[i] = k.project, k.subject
+	}
+	// Which users are new, without locks.
+	rows, err := tx.Query(ctx, `
+		SELECT k.p, k.s FROM unnest($1::text[], $2::text[]) AS k(p, s)
+		WHERE NOT EXISTS (SELECT 1 FROM rollup_users u WHERE u.project = k.p AND u.subject = k.s)`, projects, subjects)
+	if err != nil {
+		return fmt.Errorf("find new users: %w", err)
+	}
+	missing := map[string][]string{}
+	var p, s string
+	if _, err := pgx.ForEachRow(rows, []any{&p, &s}, func() error {
+		missing[p] = append(missing[p], s)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("find new users: %w", err)
+	}
+	newProjects := make([]string, 0, len(missing))
+	for p := range missing {
+		newProjects = append(newProjects, p)
+	}
+	sort.Strings(newProjects)
+	for _, project := range newProjects {
+		if err := addUsers(ctx, tx, project, missing[project], users); err != nil {
+			return err
+		}
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT u.project, u.subject, u.uid FROM rollup_users u
+		JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON u.project = k.p AND u.subject = k.s
+		ORDER BY u.project, u.subject
+		FOR UPDATE OF u`, projects, subjects)
+	if err != nil {
+		return fmt.Errorf("lock users: %w", err)
+	}
+	var uid int32
+	n := 0
+	if _, err := pgx.ForEachRow(rows, []any{&p, &s, &uid}, func() error {
+		users[userKey{p, s}].uid = uint32(uid)
+		n++
+		return nil
+	}); err != nil {
+		return fmt.Errorf("lock users: %w", err)
+	}
+	if n != len(users) {
+		return fmt.Errorf("lock users: found %d of %d", n, len(users))
+	}
+	return nil
+}
+
+// addUsers inserts the project's users that are still new once the
+// project's row is locked, with consecutive ids.
+func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string, users map[userKey]*userState) error {
+	firsts := make([]time.Time, len(subjects))
+	for i, s := range subjects {
+		firsts[i] = users[userKey{project, s}].first
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO rollup_projects (project, next_uid) VALUES ($1, 1)
+		ON CONFLICT (project) DO UPDATE SET next_uid = rollup_projects.next_uid`, project)
+	// A separate statement: its snapshot sees users committed by whoever
+	// held the project lock before us.
+	b.Queue(`
+		WITH missing AS (
+			SELECT k.s, k.t FROM unnest($2::text[], $3::timestamptz[]) AS k(s, t)
+			WHERE NOT EXISTS (SELECT 1 FROM rollup_users u WHERE u.project = $1 AND u.subject = k.s)
+		), alloc AS (
+			UPDATE rollup_projects SET next_uid = next_uid + (SELECT count(*) FROM missing)
+			WHERE project = $1 RETURNING next_uid - (SELECT count(*) FROM missing) AS base
+		)
+		INSERT INTO rollup_users (project, subject, uid, first_seen)
+		SELECT $1, m.s, a.base + row_number() OVER (ORDER BY m.s) - 1, m.t FROM missing m, alloc a`,
+		project, subjects, firsts)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("add users of %s: %w", project, err)
+	}
+	return nil
+}
+
+// updateFirstSeen moves each user's first_seen back to the batch's
+// earliest event when that is earlier. The rows are locked already.
+func updateFirstSeen(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) error {
+	projects, subjects, firsts := make([]string, 0, len(users)), make([]string, 0, len(users)), make([]time.Time, 0, len(users))
+	for k, u := range users {
+		projects, subjects, firsts = append(projects, k.project), append(subjects, k.subject), append(firsts, u.first)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE rollup_users u SET first_seen = k.t
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(p, s, t)
+		WHERE u.project = k.p AND u.subject = k.s AND k.t < u.first_seen`, projects, subjects, firsts); err != nil {
+		return fmt.Errorf("update first seen: %w", err)
+	}
+	return nil
+}
