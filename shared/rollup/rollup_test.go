@@ -207,4 +207,3 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 	err = rollup.EnsureTimezones(ctx, late, []string{"Mars/Olympus"})
 	assert.ErrorContains(t, err, "Mars/Olympus")
 }
-
