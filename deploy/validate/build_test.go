@@ -11,6 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// cgoMain is a main module that links C, built to prove the script's cgo path.
+const cgoMain = "deploy/validate/testdata/cgomain"
+
 // makeBuildTarget is the build target proposed for the Makefile; the test
 // below proves it passes CheckMakefile.
 const makeBuildTarget = `
@@ -58,9 +61,9 @@ func TestMakefileBuildsThroughScript(t *testing.T) {
 }
 
 // TestBuildScriptMakesStaticBinaries runs scripts/build-function for every
-// function that has a main package and for the image's launcher, and checks
-// each binary is static, stripped and path-free: what runs on
-// distroless/static.
+// function that has a main package, for the image's launcher, and for a
+// main that links C (as DuckDB does), and checks each binary is static,
+// stripped and path-free: what runs on distroless/static.
 func TestBuildScriptMakesStaticBinaries(t *testing.T) {
 	t.Parallel()
 	r := repo(t)
@@ -68,7 +71,7 @@ func TestBuildScriptMakesStaticBinaries(t *testing.T) {
 	require.NoError(t, err)
 	out := t.TempDir()
 	built := 0
-	for _, name := range append(names, "deploy/launch") {
+	for _, name := range append(names, "deploy/launch", cgoMain) {
 		if !strings.Contains(name, "/") && !hasGoFiles(t, r.Path("functions/"+name)) {
 			t.Logf("functions/%s has no Go files yet: not built", name)
 			continue
@@ -81,7 +84,10 @@ func TestBuildScriptMakesStaticBinaries(t *testing.T) {
 		assert.NoError(t, CheckStaticBinary(bin, r.Root), name)
 		built++
 	}
-	assert.GreaterOrEqual(t, built, 2, "at least one function and the launcher")
+	assert.GreaterOrEqual(t, built, 3, "at least one function, the launcher and the cgo main")
+	out2, err := exec.Command(filepath.Join(out, "cgomain")).CombinedOutput()
+	require.NoError(t, err, "%s", out2)
+	assert.Equal(t, "42 true\n", string(out2), "the static cgo binary runs")
 
 	cmd := exec.Command(r.Path(BuildScript), "no-such-function", filepath.Join(out, "x"))
 	outb, err := cmd.CombinedOutput()

@@ -1,0 +1,3 @@
+module cgomain
+
+go 1.26.0
