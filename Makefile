@@ -16,9 +16,11 @@ run: export CONSUME_CONTINUOUS ?= true
 run: services
 	$(GO) run ./cmd/gateway
 
-## test: the same service set-up, then formatting, vet and every test with the race detector
+## test: the same service set-up, then formatting, vet and every test with the race detector,
+## then the deployment files checked by their platforms' own parsers (deploy/validate)
 test: services check
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd deploy/validate && $(GO) test -count=1 -timeout 20m ./...
 
 services:
 	@scripts/services
@@ -27,6 +29,13 @@ check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy/validate && $(GO) vet ./...
+	cd deploy/launch && $(GO) vet ./...
+
+## build: one static binary per function in bin/, built as the image builds it (scripts/build-function)
+build:
+	@for f in $(patsubst functions/%/,%,$(dir $(wildcard functions/*/main.go))); do \
+	  scripts/build-function $$f bin/$$f || exit 1; done
 
 ## bench: scripts/bench ingest|consume|stats
 bench: services

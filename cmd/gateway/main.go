@@ -17,14 +17,14 @@ import (
 	"github.com/eventfn/eventfn/shared/serve"
 )
 
-// functions are all six; a nil Spec is a function not built yet (501).
-var functions = []gateway.Entry{
-	{Name: "ingest", Spec: ingest.Spec},
-	{Name: "consume-batch", Spec: consume.Spec},
-	{Name: "stats-dau"},
-	{Name: "stats-top"},
-	{Name: "stats-retention"},
-	{Name: "archive"},
+// functions are all six, built the way their own mains build them.
+var functions = []serve.Spec{
+	ingest.Spec,
+	consume.Spec,
+	serve.NotBuiltSpec("stats-dau"),
+	serve.NotBuiltSpec("stats-top"),
+	serve.NotBuiltSpec("stats-retention"),
+	serve.NotBuiltSpec("archive"),
 }
 
 func main() {

@@ -125,10 +125,19 @@ func CheckDockerfile(data []byte) error {
 // BuildScript: binaries are built one way only.
 func CheckMakefile(data []byte) error {
 	var (
-		errs                      []error
-		target                    string
-		sawBuild, buildUsesScript bool
+		errs   []error
+		target string
+		// scriptless counts build recipes seen so far that never ran the
+		// script; every recipe of the target must, not just one of them.
+		inBuild, buildUsesScript bool
+		scriptless               int
 	)
+	endBuild := func() {
+		if inBuild && !buildUsesScript {
+			scriptless++
+		}
+		inBuild, buildUsesScript = false, false
+	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
@@ -136,17 +145,19 @@ func CheckMakefile(data []byte) error {
 			if goBuild.MatchString(line) {
 				errs = append(errs, fmt.Errorf("Makefile line %d (target %s) runs go build itself; use %s", n, target, BuildScript))
 			}
-			if target == "build" && strings.Contains(line, BuildScript) {
+			if inBuild && strings.Contains(line, BuildScript) {
 				buildUsesScript = true
 			}
 			continue
 		}
 		if t, _, ok := strings.Cut(line, ":"); ok && !strings.ContainsAny(t, "=#\t") && !strings.HasPrefix(line, ".") {
+			endBuild()
 			target = strings.TrimSpace(t)
-			sawBuild = sawBuild || target == "build"
+			inBuild = target == "build"
 		}
 	}
-	if sawBuild && !buildUsesScript {
+	endBuild()
+	if scriptless > 0 {
 		errs = append(errs, fmt.Errorf("Makefile target build does not run %s", BuildScript))
 	}
 	return errors.Join(errs...)

@@ -15,11 +15,6 @@ import (
 // function: it names variables to set from secret files.
 const launcherEnv = "ENV_FROM_FILES"
 
-// awaitingEnv are contract names (§7, §8) of a function still being
-// written; deployment files set them already. Drop an entry once the code
-// reads it (envconfig tag) or the README documents it.
-var awaitingEnv = []string{"HOT_DAYS", "ARCHIVE_URL"}
-
 // Repo is the repository the deployment files belong to.
 type Repo struct {
 	// Root is the repository's top directory.
@@ -56,13 +51,10 @@ var (
 
 // EnvNames returns every environment variable name a deployment file may
 // set: the envconfig tags of the Go code outside tests, the variables of
-// the README's configuration table, the launcher's, and awaitingEnv. A
+// the README's configuration table and the launcher's. A
 // name outside this set is a typo that a function would silently ignore.
 func (r Repo) EnvNames() (map[string]bool, error) {
 	names := map[string]bool{launcherEnv: true}
-	for _, n := range awaitingEnv {
-		names[n] = true
-	}
 	for _, dir := range []string{"shared", "functions", "cmd"} {
 		err := filepath.WalkDir(r.Path(dir), func(path string, d fs.DirEntry, err error) error {
 			if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfn/eventfn/shared/config"
-	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/serve"
 )
 
@@ -40,13 +39,6 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Entry is one function of the gateway: a spec to build, or only a name
-// for a function that is not built yet (it answers 501).
-type Entry struct {
-	Name string
-	Spec serve.Spec
-}
-
 // Gateway routes /function/<name>/ to each function's server.
 type Gateway struct {
 	log     *slog.Logger
@@ -57,26 +49,24 @@ type Gateway struct {
 
 // New builds every function from the environment. A config error stops the
 // whole gateway, naming the variable, as a function's start would.
-func New(ctx context.Context, entries []Entry, log *slog.Logger) (*Gateway, error) {
+func New(ctx context.Context, specs []serve.Spec, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{log: log, servers: map[string]*serve.Server{}, fns: map[string]*serve.Function{}}
-	for _, e := range entries {
-		g.names = append(g.names, e.Name)
-		if e.Spec == nil {
-			continue
-		}
+	for _, spec := range specs {
+		name := spec.Name()
+		g.names = append(g.names, name)
 		// Each function keeps its own registry, as it would in its own
 		// process, so their metric names do not collide.
 		reg := prometheus.NewRegistry()
-		flog := log.With("function", e.Name)
-		fn, _, err := e.Spec.Build(ctx, func(config.Server) (serve.Deps, error) {
+		flog := log.With("function", name)
+		fn, _, err := spec.Build(ctx, func(config.Server) (serve.Deps, error) {
 			return serve.Deps{Logger: flog, Registerer: reg}, nil
 		})
 		if err != nil {
 			g.Close()
-			return nil, fmt.Errorf("%s: %w", e.Name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		g.fns[e.Name] = fn
-		g.servers[e.Name] = serve.NewServer(fn, flog, reg, reg)
+		g.fns[name] = fn
+		g.servers[name] = serve.NewServer(fn, flog, reg, reg)
 	}
 	sort.Strings(g.names)
 	return g, nil
@@ -95,13 +85,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, path, _ := strings.Cut(rest, "/")
-	srv, built := g.servers[name]
-	if !built {
-		if g.known(name) {
-			writeJSON(w, serve.StatusOf(event.Errorf(event.CodeNotImplemented, "")),
-				serve.ErrorBody{Error: fmt.Sprintf("function %q is not built yet in this version of eventfn", name)})
-			return
-		}
+	srv, ok := g.servers[name]
+	if !ok {
 		writeJSON(w, http.StatusNotFound, serve.ErrorBody{Error: fmt.Sprintf("no function %q; functions: %s", name, strings.Join(g.names, ", "))})
 		return
 	}
@@ -109,15 +94,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2.URL.Path = "/" + path
 	r2.URL.RawPath = ""
 	srv.ServeHTTP(w, r2)
-}
-
-func (g *Gateway) known(name string) bool {
-	for _, n := range g.names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Run serves on ln and runs every function's background work until ctx

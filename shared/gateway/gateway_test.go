@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/gateway"
 	"github.com/eventfn/eventfn/shared/ingest"
+	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
@@ -38,7 +39,7 @@ func TestGatewayServesFunctionsAndThePrintedCurlWorks(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g, err := gateway.New(ctx, []gateway.Entry{{Name: "ingest", Spec: ingest.Spec}, {Name: "archive"}}, slog.New(slog.DiscardHandler))
+	g, err := gateway.New(ctx, []serve.Spec{ingest.Spec, serve.NotBuiltSpec("archive")}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -88,7 +89,7 @@ func TestGatewayServesFunctionsAndThePrintedCurlWorks(t *testing.T) {
 
 func TestGatewayConfigErrorNamesTheVariable(t *testing.T) {
 	t.Setenv("DEDUP_WINDOW", "later")
-	_, err := gateway.New(context.Background(), []gateway.Entry{{Name: "ingest", Spec: ingest.Spec}}, slog.New(slog.DiscardHandler))
+	_, err := gateway.New(context.Background(), []serve.Spec{ingest.Spec}, slog.New(slog.DiscardHandler))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "DEDUP_WINDOW")
 }

@@ -35,8 +35,9 @@ type Config struct {
 	RateLimitEventsBurst int `envconfig:"RATE_LIMIT_EVENTS_BURST" default:"40000"`
 	// RateLimitRequestsPerMinute is each client IP's request rate; 0 turns it off.
 	RateLimitRequestsPerMinute int `envconfig:"RATE_LIMIT_REQUESTS_PER_MINUTE" default:"60000"`
-	// TrustForwardedFor takes the client IP from X-Forwarded-For, which is
-	// right only behind a gateway that sets it (OpenFaaS, Knative).
+	// TrustForwardedFor takes the client IP from the right-most
+	// X-Forwarded-For entry, the one the nearest proxy appended; right only
+	// behind a gateway that appends it (OpenFaaS, Knative, nginx).
 	TrustForwardedFor bool `envconfig:"TRUST_FORWARDED_FOR" default:"false"`
 	// CORSAllowedOrigins lets browsers send events from these origins
 	// (comma-separated, or * for any); empty turns CORS off.

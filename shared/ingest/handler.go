@@ -220,12 +220,18 @@ func (in *Ingest) unavailable(err error) handler.Response {
 	return resp
 }
 
-// clientIP is the address the per-IP limit counts against.
+// clientIP is the address the per-IP limit counts against. Behind a
+// gateway it is the right-most X-Forwarded-For entry: the one the nearest
+// proxy appended. Entries to its left come from the client and could be
+// anything, so they never choose the bucket.
 func (in *Ingest) clientIP(ctx context.Context, h http.Header) string {
 	if in.cfg.TrustForwardedFor {
-		if xff := h.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+		if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
 				return ip.String()
 			}
 		}

@@ -383,3 +383,19 @@ func TestIngestCORSForBrowserSDKs(t *testing.T) {
 	r = h.post(t, writeKey, hdr("Content-Type", "application/cloudevents+json", "Origin", "https://evil.example"), ce("cors-2"))
 	assert.Empty(t, r.header.Get("Access-Control-Allow-Origin"), "other origins get no CORS grant")
 }
+
+// TestIngestForwardedForCannotBeSpoofed: behind a gateway, the per-IP limit
+// counts the address the gateway appended, whatever the client prepended.
+func TestIngestForwardedForCannotBeSpoofed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) {
+		c.RateLimitRequestsPerMinute = 1
+		c.TrustForwardedFor = true
+	})
+	r := h.post(t, writeKey, hdr("Content-Type", "application/cloudevents+json", "X-Forwarded-For", "1.1.1.1, 203.0.113.9"), ce("x1"))
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+	r = h.post(t, writeKey, hdr("Content-Type", "application/cloudevents+json", "X-Forwarded-For", "2.2.2.2, 203.0.113.9"), ce("x2"))
+	assert.Equal(t, http.StatusTooManyRequests, r.status, "a new left-hand entry does not buy a new budget")
+	r = h.post(t, writeKey, hdr("Content-Type", "application/cloudevents+json", "X-Forwarded-For", "203.0.113.10"), ce("x3"))
+	assert.Equal(t, http.StatusAccepted, r.status, "another client behind the gateway has its own budget")
+}
