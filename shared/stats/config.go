@@ -1,0 +1,65 @@
+package stats
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// Config is the environment of the three stats functions.
+type Config struct {
+	config.Server
+	config.Postgres
+	config.Auth
+
+	// MaxRangeDays bounds to - from of a query, in days.
+	MaxRangeDays int `envconfig:"STATS_MAX_RANGE_DAYS" default:"400"`
+	// QueryTimeout bounds one query's time in PostgreSQL and in the function.
+	QueryTimeout time.Duration `envconfig:"STATS_QUERY_TIMEOUT" default:"30s"`
+	// RollupTimezones are the IANA zones, comma-separated, whose calendar
+	// rollups the database keeps: queries in them without source or
+	// property filters take milliseconds; other zones are answered exactly
+	// from the event columns. A zone missing from the database is added at
+	// start, its rollups built from every stored event while consumers wait
+	// (rollup.EnsureTimezones); zones are never dropped automatically.
+	RollupTimezones string `envconfig:"ROLLUP_TIMEZONES" default:"UTC"`
+}
+
+// Validate checks the embedded parts and the stats settings.
+func (c Config) Validate() error {
+	for _, v := range []interface{ Validate() error }{c.Server, c.Postgres} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.MaxRangeDays < 1 {
+		return fmt.Errorf("STATS_MAX_RANGE_DAYS must be at least 1, got %d", c.MaxRangeDays)
+	}
+	if c.QueryTimeout <= 0 {
+		return errors.New("STATS_QUERY_TIMEOUT must be positive")
+	}
+	if _, err := c.Timezones(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Timezones returns ROLLUP_TIMEZONES as a list, each zone checked.
+func (c Config) Timezones() ([]string, error) {
+	var out []string
+	for _, z := range strings.Split(c.RollupTimezones, ",") {
+		z = strings.TrimSpace(z)
+		if z == "" {
+			continue
+		}
+		if _, err := rollup.LoadZone(z); err != nil {
+			return nil, fmt.Errorf("ROLLUP_TIMEZONES: %w", err)
+		}
+		out = append(out, z)
+	}
+	return out, nil
+}

@@ -1,0 +1,122 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// DAUResult is the body of a stats-dau answer.
+type DAUResult struct {
+	Interval string     `json:"interval"`
+	Series   []DAUPoint `json:"series"`
+}
+
+// DAUPoint is one bucket of a DAU series.
+type DAUPoint struct {
+	Start       string `json:"start"`
+	ActiveUsers int64  `json:"active_users"`
+}
+
+// dau answers stats-dau: per bucket, the distinct subjects with a matching
+// event in it. The rollups answer it in a rolled-up zone with no source or
+// property filter and at most one type; the columns answer the rest.
+func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string, err error) {
+	buckets := q.Buckets()
+	counts := make([]int64, len(buckets))
+	err = e.read(ctx, func(tx pgx.Tx) error {
+		ok, err := e.zoneRolledUp(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		ids, _, err := typeIDs(ctx, tx, q.Project, q.Types)
+		if err != nil {
+			return err
+		}
+		var types []uint32
+		if len(q.Types) > 0 {
+			types = ids
+		}
+		if ok && q.Source == "" && len(q.Props) == 0 && len(q.Types) <= 1 {
+			path = pathRollup
+			return dauRollup(ctx, tx, q, types, buckets, counts)
+		}
+		path = pathColumns
+		return dauColumns(ctx, tx, q, types, buckets, counts)
+	})
+	if err != nil {
+		return res, path, err
+	}
+	res = DAUResult{Interval: intervalName(q.Interval), Series: make([]DAUPoint, len(buckets))}
+	for i, b := range buckets {
+		res.Series[i] = DAUPoint{Start: b.String(), ActiveUsers: counts[i]}
+	}
+	return res, path, nil
+}
+
+func dauRollup(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets []rollup.Day, counts []int64) error {
+	var typeID uint32 // 0: any type
+	if types != nil {
+		if len(types) == 0 {
+			return nil // a type no event has
+		}
+		typeID = types[0]
+	}
+	rows, err := tx.Query(ctx, `SELECT bucket, users FROM rollup_active
+		WHERE project = $1 AND tz = $2 AND grain = $3::text::"char" AND type_id = $4 AND bucket BETWEEN $5 AND $6`,
+		q.Project, q.TZ, string(rune(q.Interval)), int32(typeID), int32(q.First()), int32(q.Last()))
+	if err != nil {
+		return fmt.Errorf("read active users: %w", err)
+	}
+	index := map[rollup.Day]int{}
+	for i, b := range buckets {
+		index[b] = i
+	}
+	var bucket int32
+	var users int64
+	_, err = pgx.ForEachRow(rows, []any{&bucket, &users}, func() error {
+		if i, ok := index[rollup.Day(bucket)]; ok {
+			counts[i] = users
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read active users: %w", err)
+	}
+	return nil
+}
+
+func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets []rollup.Day, counts []int64) error {
+	sel, ok, err := baseSelection(ctx, tx, q)
+	if err != nil || !ok {
+		return err
+	}
+	top, err := maxUID(ctx, tx, q.Project)
+	if err != nil {
+		return err
+	}
+	w := windowOf(q)
+	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
+	bi := newBucketIndex(q, buckets)
+	sets := make([]*userSet, len(buckets))
+	err = scan(ctx, tx, &sel, func(el element) {
+		if el.uid == 0 {
+			return
+		}
+		b := bi.bucket(el.utcDay, el.sec)
+		if b < 0 {
+			return
+		}
+		if sets[b] == nil {
+			sets[b] = newUserSet(top)
+		}
+		sets[b].add(el.uid)
+	})
+	for i, s := range sets {
+		counts[i] = int64(s.len())
+	}
+	return err
+}

@@ -1,0 +1,160 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// Paths a query can take, as reported in the X-Stats-Path header and the
+// metrics.
+const (
+	pathRollup  = "rollup"
+	pathColumns = "columns"
+)
+
+// engine answers validated queries from one PostgreSQL database.
+type engine struct {
+	pool *pgxpool.Pool
+	// columnsOnly turns the rollup path off (tests compare both paths).
+	columnsOnly bool
+}
+
+// read runs fn in a read-only transaction with one snapshot, so that a
+// query reading several tables sees one state of them.
+func (e *engine) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, e.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// zoneRolledUp reports whether q's zone has calendar rollups.
+func (e *engine) zoneRolledUp(ctx context.Context, tx pgx.Tx, q *Query) (bool, error) {
+	if e.columnsOnly {
+		return false, nil
+	}
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM eventfn_meta.rollup_timezones WHERE tz = $1)`, q.TZ).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("rollup zones: %w", err)
+	}
+	return ok, nil
+}
+
+// typeIDs returns the ids of the project's types among names; types no
+// event ever had are left out.
+func typeIDs(ctx context.Context, tx pgx.Tx, project string, names []string) ([]uint32, map[string]uint32, error) {
+	m, err := rollup.LookupNames(ctx, tx, project, rollup.NameType, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]uint32, 0, len(m))
+	for _, id := range m {
+		ids = append(ids, id)
+	}
+	return ids, m, nil
+}
+
+// baseSelection resolves q's source and property filters; types are the
+// caller's. ok is false when a filter names something no event has, so
+// that nothing can match.
+func baseSelection(ctx context.Context, tx pgx.Tx, q *Query) (sel selection, ok bool, err error) {
+	sel.project = q.Project
+	if q.Source != "" {
+		m, err := rollup.LookupNames(ctx, tx, q.Project, rollup.NameSource, []string{q.Source})
+		if err != nil {
+			return sel, false, err
+		}
+		id, found := m[q.Source]
+		if !found {
+			return sel, false, nil
+		}
+		sel.source, sel.hasSource = id, true
+	}
+	for _, p := range q.Props {
+		ids, err := rollup.LookupProps(ctx, tx, q.Project, rollup.FilterValues(p.Key, p.Value))
+		if err != nil {
+			return sel, false, err
+		}
+		if len(ids) == 0 {
+			return sel, false, nil
+		}
+		sel.props = append(sel.props, ids)
+	}
+	return sel, true, nil
+}
+
+// window is q's range as instants and the UTC days that hold it.
+type window struct {
+	start, end     int64 // unix seconds: [start, end)
+	dayLo, dayHi   rollup.Day
+	first, lastEnd rollup.Day // local days: first bucket's first day, day after the last bucket
+}
+
+func windowOf(q *Query) window {
+	w := window{first: q.First(), lastEnd: q.End()}
+	w.start, w.end = w.first.Start(q.Loc).Unix(), w.lastEnd.Start(q.Loc).Unix()
+	w.dayLo = rollup.Day(floorDiv(w.start, 86400))
+	w.dayHi = rollup.Day(floorDiv(w.end-1, 86400))
+	return w
+}
+
+// bucketIndex maps local days of the window to the index of their bucket.
+type bucketIndex struct {
+	first rollup.Day
+	of    []int32
+	cut   *rollup.DayCutter
+}
+
+func newBucketIndex(q *Query, buckets []rollup.Day) *bucketIndex {
+	w := windowOf(q)
+	bi := &bucketIndex{first: w.first, of: make([]int32, w.lastEnd-w.first), cut: rollup.NewDayCutter(q.Loc)}
+	for i, b := range buckets {
+		for d := b; d < q.Interval.Next(b); d++ {
+			bi.of[d-w.first] = int32(i)
+		}
+	}
+	return bi
+}
+
+// bucket returns the bucket of an event's time, or -1 outside the window.
+func (bi *bucketIndex) bucket(utcDay rollup.Day, sec uint32) int {
+	off := int(bi.cut.Day(utcDay, sec) - bi.first)
+	if off < 0 || off >= len(bi.of) {
+		return -1
+	}
+	return int(bi.of[off])
+}
+
+// maxUID returns the largest user id of the project (0 when none).
+func maxUID(ctx context.Context, tx pgx.Tx, project string) (uint32, error) {
+	var next int32
+	err := tx.QueryRow(ctx, `SELECT coalesce((SELECT next_uid FROM rollup_projects WHERE project = $1), 1)`, project).Scan(&next)
+	if err != nil {
+		return 0, fmt.Errorf("user ids: %w", err)
+	}
+	return uint32(max(next-1, 0)), nil
+}
+
+// noDay is the earliest day a scan of all history starts from.
+const noDay = rollup.Day(math.MinInt32 + 1)
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// secsOf returns the unix time of second sec of UTC day d.
+func secsOf(d rollup.Day, sec uint32) int64 { return int64(d)*86400 + int64(sec) }
+
+// splitSecs is the inverse of secsOf.
+func splitSecs(t int64) (rollup.Day, uint32) {
+	d := floorDiv(t, 86400)
+	return rollup.Day(d), uint32(t - d*86400)
+}

@@ -1,0 +1,217 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// RetentionResult is the body of a stats-retention answer.
+type RetentionResult struct {
+	Interval string   `json:"interval"`
+	Cohorts  []Cohort `json:"cohorts"`
+}
+
+// Cohort is the users whose first-ever matching event is in one bucket.
+type Cohort struct {
+	Start    string    `json:"start"`
+	Size     int64     `json:"size"`
+	Retained []int64   `json:"retained"`
+	Rates    []float64 `json:"rates"`
+}
+
+// retention answers stats-retention. A user's cohort is the bucket of
+// their first-ever event matching start_type, source and properties
+// (first ever, not first in range); retained[k] counts the cohort's users
+// with an event matching return_type, source and properties in bucket
+// cohort+k, for k < periods and buckets up to to; retained[0] is the size.
+// The rollups answer it in a rolled-up zone with none of those filters;
+// the columns answer the rest.
+func (e *engine) retention(ctx context.Context, q *Query) (res RetentionResult, path string, err error) {
+	buckets := q.Buckets()
+	// counts[c][k]: users of cohort c active in bucket c+k (k=0: size).
+	counts := make([][]int64, len(buckets))
+	for c := range counts {
+		counts[c] = make([]int64, min(q.Periods, len(buckets)-c))
+	}
+	err = e.read(ctx, func(tx pgx.Tx) error {
+		ok, err := e.zoneRolledUp(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		if ok && q.Source == "" && len(q.Props) == 0 && q.StartType == "" && q.ReturnType == "" {
+			path = pathRollup
+			return retentionRollup(ctx, tx, q, buckets, counts)
+		}
+		path = pathColumns
+		return retentionColumns(ctx, tx, q, buckets, counts)
+	})
+	if err != nil {
+		return res, path, err
+	}
+	res = RetentionResult{Interval: intervalName(q.Interval), Cohorts: make([]Cohort, len(buckets))}
+	for c, b := range buckets {
+		size := counts[c][0]
+		co := Cohort{Start: b.String(), Size: size, Retained: counts[c], Rates: make([]float64, len(counts[c]))}
+		for k, n := range counts[c] {
+			if size > 0 {
+				co.Rates[k] = float64(n) / float64(size)
+			}
+		}
+		res.Cohorts[c] = co
+	}
+	return res, path, nil
+}
+
+func retentionRollup(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.Day, counts [][]int64) error {
+	index := map[rollup.Day]int{}
+	for i, b := range buckets {
+		index[b] = i
+	}
+	rows, err := tx.Query(ctx, `SELECT cohort, bucket, users FROM rollup_retention
+		WHERE project = $1 AND tz = $2 AND grain = $3::text::"char" AND cohort BETWEEN $4 AND $5 AND bucket BETWEEN $4 AND $5`,
+		q.Project, q.TZ, string(rune(q.Interval)), int32(q.First()), int32(q.Last()))
+	if err != nil {
+		return fmt.Errorf("read retention: %w", err)
+	}
+	var cohort, bucket int32
+	var users int64
+	_, err = pgx.ForEachRow(rows, []any{&cohort, &bucket, &users}, func() error {
+		c, okc := index[rollup.Day(cohort)]
+		b, okb := index[rollup.Day(bucket)]
+		if okc && okb && b >= c && b-c < len(counts[c]) {
+			counts[c][b-c] = users
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read retention: %w", err)
+	}
+	return nil
+}
+
+func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.Day, counts [][]int64) error {
+	sel, ok, err := baseSelection(ctx, tx, q)
+	if err != nil || !ok {
+		return err
+	}
+	top, err := maxUID(ctx, tx, q.Project)
+	if err != nil {
+		return err
+	}
+	startSel, err := withType(ctx, tx, q.Project, sel, q.StartType)
+	if err != nil {
+		return err
+	}
+	returnSel, err := withType(ctx, tx, q.Project, sel, q.ReturnType)
+	if err != nil {
+		return err
+	}
+	w := windowOf(q)
+	bi := newBucketIndex(q, buckets)
+	active := make([]*userSet, len(buckets))
+	addActive := func(el element) {
+		if el.uid == 0 {
+			return
+		}
+		if b := bi.bucket(el.utcDay, el.sec); b >= 0 {
+			if active[b] == nil {
+				active[b] = newUserSet(top)
+			}
+			active[b].add(el.uid)
+		}
+	}
+	// first[uid]: the user's first-ever matching event, unix seconds.
+	first := make([]int64, top+1)
+	for i := range first {
+		first[i] = math.MaxInt64
+	}
+	addFirst := func(el element) {
+		if el.uid == 0 {
+			return
+		}
+		if int(el.uid) >= len(first) {
+			return // not possible: ids are below next_uid in the same snapshot
+		}
+		first[el.uid] = min(first[el.uid], secsOf(el.utcDay, el.sec))
+	}
+	returnSel.dayLo, returnSel.dayHi = w.dayLo, w.dayHi
+	switch {
+	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
+		// First-ever event of any kind: rollup_users knows it.
+		if err := firstSeen(ctx, tx, q.Project, w, first); err != nil {
+			return err
+		}
+		if err := scan(ctx, tx, &returnSel, addActive); err != nil {
+			return err
+		}
+	case q.StartType == q.ReturnType:
+		// One read of all history up to the range's end serves both.
+		startSel.dayLo, startSel.dayHi = noDay, w.dayHi
+		if err := scan(ctx, tx, &startSel, func(el element) { addFirst(el); addActive(el) }); err != nil {
+			return err
+		}
+	default:
+		startSel.dayLo, startSel.dayHi = noDay, w.dayHi
+		if err := scan(ctx, tx, &startSel, addFirst); err != nil {
+			return err
+		}
+		if err := scan(ctx, tx, &returnSel, addActive); err != nil {
+			return err
+		}
+	}
+	for uid, t := range first {
+		if t < w.start || t >= w.end {
+			continue
+		}
+		c := bi.bucket(splitSecs(t))
+		row := counts[c]
+		row[0]++
+		for k := 1; k < len(row); k++ {
+			if active[c+k].has(uint32(uid)) {
+				row[k]++
+			}
+		}
+	}
+	return nil
+}
+
+// withType narrows sel to one type when name is set; a type no event has
+// leaves an empty type list, which matches nothing.
+func withType(ctx context.Context, tx pgx.Tx, project string, sel selection, name string) (selection, error) {
+	if name == "" {
+		return sel, nil
+	}
+	ids, _, err := typeIDs(ctx, tx, project, []string{name})
+	if err != nil {
+		return sel, err
+	}
+	sel.types = ids
+	return sel, nil
+}
+
+// firstSeen fills first with the first-ever event of the users whose
+// first event lies in the window.
+func firstSeen(ctx context.Context, tx pgx.Tx, project string, w window, first []int64) error {
+	rows, err := tx.Query(ctx, `SELECT uid, floor(extract(epoch FROM first_seen))::bigint FROM rollup_users
+		WHERE project = $1 AND first_seen >= to_timestamp($2) AND first_seen < to_timestamp($3)`, project, w.start, w.end)
+	if err != nil {
+		return fmt.Errorf("read first events: %w", err)
+	}
+	var uid int32
+	var t int64
+	_, err = pgx.ForEachRow(rows, []any{&uid, &t}, func() error {
+		if int(uid) < len(first) {
+			first[uid] = t
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read first events: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package stats_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	ranges = []string{
+		"from=2026-09-20&to=2026-11-18", // all the data
+		"from=2026-10-10&to=2026-11-08", // 30 days over both DST changes
+		"from=2026-10-25&to=2026-10-25", // Kyiv's DST change
+		"from=2026-11-01&to=2026-11-01", // New York's DST change
+		"from=2026-11-10&to=2026-12-20", // runs past the data
+		"from=2026-01-01&to=2026-01-31", // no data at all
+	}
+	zonesParam = []string{"", "&tz=Europe/Kyiv", "&tz=America/New_York"}
+	filters    = []string{
+		"",
+		"&type=page_view",
+		"&type=checkout&type=signup",
+		"&source=ios",
+		"&prop.plan=pro",
+		"&prop.n=3",   // 3, 3.0, 30e-1 and "3"
+		"&prop.n=3.0", // the numbers, not the string "3"
+		"&prop.vip=true",
+		"&prop.plan=pro&prop.country=ua",
+		"&type=search&source=web&prop.n=3",
+		"&prop.plan=nope",
+		"&type=nope",
+		"&source=nope",
+		"&prop.meta=pro", // nested values never match
+	}
+)
+
+// rollupZones are the fixture's ROLLUP_TIMEZONES.
+var rollupZones = map[string]bool{"": true, "&tz=Europe/Kyiv": true}
+
+// check compares one query's answer, from the function as configured and
+// from the columns-only one, with the brute force, and the configured
+// function's path with the one the package documents.
+func (f *fixture) check(t *testing.T, fn, query string, wantRollup bool, brute func([]genEvent, bfQuery) any) {
+	t.Helper()
+	want, err := json.Marshal(brute(f.events, parseBF("shop", query)))
+	require.NoError(t, err)
+	for _, base := range []string{f.urls[fn], f.columns[fn]} {
+		a := get(t, base+"/?"+query, readKey)
+		require.Equal(t, http.StatusOK, a.status, "%s ?%s: %s", fn, query, a.body)
+		if !assert.JSONEq(t, string(want), string(a.body), "%s ?%s (path %s)", fn, query, a.header.Get("X-Stats-Path")) {
+			return
+		}
+	}
+	path := get(t, f.urls[fn]+"/?"+query, readKey).header.Get("X-Stats-Path")
+	if wantRollup {
+		assert.Equal(t, "rollup", path, "%s ?%s", fn, query)
+	} else {
+		assert.Equal(t, "columns", path, "%s ?%s", fn, query)
+	}
+}
+
+// TestStatsMatchBruteForce holds every function's JSON, on both paths, to
+// the contract's definitions computed by brute force over the generated
+// events: three zones (two with rollups) across both DST changes, every
+// interval, every filter alone and combined, ranges past the data and
+// without data, retention with start and return types.
+func TestStatsMatchBruteForce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 5000)
+	dauIntervals := []string{"", "&interval=day", "&interval=week", "&interval=month"}
+	topLimits := []string{"", "&limit=3", "&limit=1000"}
+	retentionVariants := []string{"", "&interval=day&periods=3", "&interval=week&periods=52", "&start_type=signup",
+		"&return_type=checkout", "&start_type=signup&return_type=page_view&interval=day", "&start_type=page_view&return_type=page_view"}
+	i := 0
+	for _, r := range ranges {
+		for _, z := range zonesParam {
+			for _, flt := range filters {
+				i++
+				simple := !strings.Contains(flt, "prop.") && !strings.Contains(flt, "source=")
+				q := r + z + flt + dauIntervals[i%len(dauIntervals)]
+				f.check(t, "stats-dau", q, rollupZones[z] && simple && strings.Count(flt, "type=") <= 1, bruteDAU)
+				f.check(t, "stats-top", r+z+flt+topLimits[i%len(topLimits)], rollupZones[z] && simple, bruteTop)
+				rv := retentionVariants[i%len(retentionVariants)]
+				f.check(t, "stats-retention", r+z+withoutTypes(flt)+rv,
+					rollupZones[z] && simple && !strings.Contains(rv, "_type="), bruteRetention)
+			}
+		}
+	}
+	// Each interval and variant on its own over the DST month, once more.
+	for _, z := range zonesParam {
+		for _, iv := range dauIntervals {
+			f.check(t, "stats-dau", ranges[1]+z+iv, rollupZones[z], bruteDAU)
+		}
+		for _, rv := range retentionVariants {
+			f.check(t, "stats-retention", ranges[0]+z+rv, rollupZones[z] && !strings.Contains(rv, "_type="), bruteRetention)
+		}
+	}
+	// stats-retention ignores type, as the contract says.
+	a := get(t, f.urls["stats-retention"]+"/?"+ranges[0]+"&type=signup", readKey)
+	b := get(t, f.urls["stats-retention"]+"/?"+ranges[0], readKey)
+	assert.JSONEq(t, string(b.body), string(a.body))
+
+	// Another project's key sees that project only.
+	for _, fn := range functionNames {
+		brute := map[string]func([]genEvent, bfQuery) any{"stats-dau": bruteDAU, "stats-top": bruteTop, "stats-retention": bruteRetention}[fn]
+		want, err := json.Marshal(brute(f.events, parseBF("other", ranges[0])))
+		require.NoError(t, err)
+		a := get(t, f.urls[fn]+"/?"+ranges[0], otherReadKey)
+		assert.JSONEq(t, string(want), string(a.body), fn)
+	}
+}
+
+// withoutTypes drops type filters, which stats-retention ignores.
+func withoutTypes(flt string) string {
+	var parts []string
+	for _, p := range strings.Split(flt, "&") {
+		if p != "" && !strings.HasPrefix(p, "type=") {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "&" + strings.Join(parts, "&")
+}

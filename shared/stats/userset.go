@@ -1,0 +1,61 @@
+package stats
+
+// userSet is a set of user ids: a map while it is small, a bit set over
+// the project's ids once that takes less memory, so that many small sets
+// (one per type, say) stay cheap and large ones fast.
+type userSet struct {
+	small  map[uint32]struct{}
+	dense  []uint64
+	n      int
+	maxUID uint32
+}
+
+func newUserSet(maxUID uint32) *userSet {
+	return &userSet{small: map[uint32]struct{}{}, maxUID: maxUID}
+}
+
+// add puts uid in the set.
+func (s *userSet) add(uid uint32) {
+	if s.dense != nil {
+		w := int(uid >> 6)
+		if w >= len(s.dense) {
+			s.dense = append(s.dense, make([]uint64, w+1-len(s.dense))...)
+		}
+		if m := uint64(1) << (uid & 63); s.dense[w]&m == 0 {
+			s.dense[w] |= m
+			s.n++
+		}
+		return
+	}
+	s.small[uid] = struct{}{}
+	s.n = len(s.small)
+	// A map entry costs some 40 bytes, a bit set maxUID/8 in all.
+	if s.n > 64 && s.n*320 > int(s.maxUID) {
+		s.dense = make([]uint64, s.maxUID/64+1)
+		for u := range s.small {
+			s.dense[u>>6] |= 1 << (u & 63)
+		}
+		s.small = nil
+	}
+}
+
+// has reports whether uid is in the set.
+func (s *userSet) has(uid uint32) bool {
+	if s == nil {
+		return false
+	}
+	if s.dense != nil {
+		w := int(uid >> 6)
+		return w < len(s.dense) && s.dense[w]&(1<<(uid&63)) != 0
+	}
+	_, ok := s.small[uid]
+	return ok
+}
+
+// len is the number of users in the set.
+func (s *userSet) len() int {
+	if s == nil {
+		return 0
+	}
+	return s.n
+}
