@@ -24,6 +24,9 @@ const MaxChunk = 1 << 16
 // colsColumns are the rollup_cols columns in COPY order.
 var colsColumns = []string{"project", "kind", "key", "day", "chunk", "n", "uids", "secs", "sources", "types", "ords"}
 
+// chunksColumns are the rollup_chunks columns in COPY order.
+var chunksColumns = []string{"chunk", "project", "day", "n"}
+
 // colEvent is one event as the columns hold it.
 type colEvent struct {
 	uid, secs, typeID, sourceID uint32
@@ -57,6 +60,7 @@ func buildCols(evs []colEvent) []*colRow {
 	for i, e := range evs {
 		r := row(ColsType, int64(e.typeID))
 		r.uids, r.secs, r.srcs = append(r.uids, e.uid), append(r.secs, e.secs), append(r.srcs, e.sourceID)
+		r.ords = append(r.ords, uint16(i))
 		for _, p := range e.props {
 			r := row(ColsProp, p)
 			r.uids, r.secs, r.srcs = append(r.uids, e.uid), append(r.secs, e.secs), append(r.srcs, e.sourceID)
@@ -78,12 +82,12 @@ func buildCols(evs []colEvent) []*colRow {
 
 // values returns r as a COPY row of rollup_cols.
 func (r *colRow) values(project string, day Day, chunk int64) []any {
-	var types, ords any
+	var types any
 	if r.kind == ColsProp {
-		types, ords = EncodeU32(r.types), EncodeU16(r.ords)
+		types = EncodeU32(r.types)
 	}
 	return []any{project, string(rune(r.kind)), r.key, int32(day), chunk, int32(len(r.uids)),
-		EncodeU32(r.uids), EncodeU32(r.secs), EncodeU32(r.srcs), types, ords}
+		EncodeU32(r.uids), EncodeU32(r.secs), EncodeU32(r.srcs), types, EncodeU16(r.ords)}
 }
 
 // chunkKey is one chunk: a project's events of one UTC day in one call.
@@ -116,19 +120,24 @@ func writeCols(ctx context.Context, tx pgx.Tx, chunks map[chunkKey][]colEvent) e
 	if err != nil {
 		return fmt.Errorf("chunk ids: %w", err)
 	}
-	var copyRows [][]any
+	var copyRows, chunkRows [][]any
 	for _, k := range keys {
 		evs := chunks[k]
 		for off := 0; off < len(evs); off += MaxChunk {
 			chunk := ids[0]
 			ids = ids[1:]
-			for _, r := range buildCols(evs[off:min(off+MaxChunk, len(evs))]) {
+			part := evs[off:min(off+MaxChunk, len(evs))]
+			for _, r := range buildCols(part) {
 				copyRows = append(copyRows, r.values(k.project, k.day, chunk))
 			}
+			chunkRows = append(chunkRows, []any{chunk, k.project, int32(k.day), int32(len(part))})
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_cols"}, colsColumns, pgx.CopyFromRows(copyRows)); err != nil {
 		return fmt.Errorf("copy columns: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_chunks"}, chunksColumns, pgx.CopyFromRows(chunkRows)); err != nil {
+		return fmt.Errorf("copy chunks: %w", err)
 	}
 	return nil
 }

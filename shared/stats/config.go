@@ -27,6 +27,10 @@ type Config struct {
 	// start, its rollups built from every stored event while consumers wait
 	// (rollup.EnsureTimezones); zones are never dropped automatically.
 	RollupTimezones string `envconfig:"ROLLUP_TIMEZONES" default:"UTC"`
+	// CompactInterval is how often the function merges the small column
+	// chunks of past days (rollup.Compact), which keeps scans short and the
+	// columns small; 0 turns it off (another process may run it).
+	CompactInterval time.Duration `envconfig:"STATS_COMPACT_INTERVAL" default:"10m"`
 }
 
 // Validate checks the embedded parts and the stats settings.
@@ -38,6 +42,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRangeDays < 1 {
 		return fmt.Errorf("STATS_MAX_RANGE_DAYS must be at least 1, got %d", c.MaxRangeDays)
+	}
+	if c.CompactInterval < 0 {
+		return errors.New("STATS_COMPACT_INTERVAL must not be negative")
 	}
 	if c.QueryTimeout <= 0 {
 		return errors.New("STATS_QUERY_TIMEOUT must be positive")

@@ -94,13 +94,43 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
 	}
 	openAPI := map[kind][]byte{kindDAU: dauOpenAPI, kindTop: topOpenAPI, kindRetention: retentionOpenAPI}[k]
-	return &serve.Function{
+	fn := &serve.Function{
 		Name:    k.String(),
 		Handle:  s.Handle,
 		Ready:   s.Ready,
 		OpenAPI: openAPI,
 		Close:   pool.Close,
-	}, nil
+	}
+	if cfg.CompactInterval > 0 {
+		fn.Background = s.compactLoop
+	}
+	return fn, nil
+}
+
+// compactLoop merges the column chunks of past UTC days every
+// STATS_COMPACT_INTERVAL until ctx ends. Failures are logged and retried
+// at the next tick: compaction only saves space and time.
+func (s *Stats) compactLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.CompactInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.prepare(ctx); err != nil {
+			continue
+		}
+		today := rollup.DayOf(time.Now(), time.UTC)
+		n, err := rollup.Compact(ctx, s.pool, today)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("compacting columns failed; retrying at the next interval", "error", err)
+		case n > 0:
+			s.log.Info("compacted columns", "chunks_merged", n)
+		}
+	}
 }
 
 // openPool is store.Open with the session settings of analytical reads:

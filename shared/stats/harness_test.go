@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
@@ -213,6 +214,9 @@ func newFixture(t *testing.T, n int) *fixture {
 		})
 	}
 
+	// Merge the chunks written so far, so that merged and small chunks mix.
+	_, err = rollup.Compact(ctx, pool, rollup.DateDay(2027, 1, 1))
+	require.NoError(t, err)
 	insert(older)
 	var again []*event.Event
 	for i, e := range evs {
@@ -231,7 +235,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	return f
 }
 
-func serveFunction(t *testing.T, name string, build func(serve.Deps) (*serve.Function, error)) string {
+func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Function, error)) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
@@ -253,7 +257,7 @@ type answer struct {
 	body   []byte
 }
 
-func get(t *testing.T, url, key string) answer {
+func get(t testing.TB, url, key string) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	require.NoError(t, err)

@@ -1,0 +1,108 @@
+package rollup_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// columns decodes rollup_cols: every event of the type rows, and every
+// (property value, event) of the property rows, as text in sorted order.
+// It checks that each property row's event, found by chunk and position
+// in the type rows, is the same event.
+func columns(t *testing.T, pool *pgxpool.Pool) (events, props []string, chunks int) {
+	t.Helper()
+	type ev struct{ uid, sec, src, typ uint32 }
+	byPos := map[[2]int64]ev{}
+	rows, err := pool.Query(context.Background(), `SELECT kind::text, key, chunk, uids, secs, sources, types, ords FROM rollup_cols ORDER BY kind DESC`)
+	require.NoError(t, err)
+	var kind string
+	var key, chunk int64
+	var uids, secs, srcs, types, ords []byte
+	seen := map[int64]bool{}
+	_, err = pgx.ForEachRow(rows, []any{&kind, &key, &chunk, &uids, &secs, &srcs, &types, &ords}, func() error {
+		seen[chunk] = true
+		for i := 0; i < len(uids)/4; i++ {
+			e := ev{binary.LittleEndian.Uint32(uids[4*i:]), binary.LittleEndian.Uint32(secs[4*i:]), binary.LittleEndian.Uint32(srcs[4*i:]), uint32(key)}
+			pos := [2]int64{chunk, int64(binary.LittleEndian.Uint16(ords[2*i:]))}
+			if kind == "t" {
+				_, dup := byPos[pos]
+				assert.False(t, dup, "two events at one position")
+				byPos[pos] = e
+				events = append(events, fmt.Sprint(e))
+				continue
+			}
+			e.typ = binary.LittleEndian.Uint32(types[4*i:])
+			assert.Equal(t, byPos[pos], e, "property row points at its event")
+			props = append(props, fmt.Sprint(key, e))
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	sort.Strings(events)
+	sort.Strings(props)
+	return events, props, len(seen)
+}
+
+// TestCompactKeepsEveryEvent merges the small chunks of past days: the
+// same events and property values must remain, property rows must still
+// point at their events, stats over them must not change, and a chunk
+// written afterwards must merge too.
+func TestCompactKeepsEveryEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := migrated(t)
+	evs := genEvents(4, 3000)
+	for off := 0; off < len(evs); off += 37 {
+		_, err := s.InsertEvents(ctx, evs[off:min(off+37, len(evs))])
+		require.NoError(t, err)
+	}
+	events, props, chunks := columns(t, pool)
+	before := calendar(t, pool, "UTC")
+
+	today := rollup.DateDay(2027, 1, 1)
+	removed, err := rollup.Compact(ctx, pool, today)
+	require.NoError(t, err)
+	gotEvents, gotProps, gotChunks := columns(t, pool)
+	assert.Equal(t, events, gotEvents)
+	assert.Equal(t, props, gotProps)
+	assert.Positive(t, removed)
+	assert.Less(t, gotChunks, chunks/5, "days merged into few chunks")
+	var n int64
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM rollup_chunks").Scan(&n))
+	assert.EqualValues(t, gotChunks, n, "rollup_chunks lists every chunk")
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, rollup.Rebuild(ctx, tx, "UTC"))
+	assert.Equal(t, before, calendar(t, tx, "UTC"), "the columns still give the same rollups")
+	require.NoError(t, tx.Rollback(ctx))
+
+	again, err := rollup.Compact(ctx, pool, today)
+	require.NoError(t, err)
+	assert.Zero(t, again, "nothing left to merge")
+
+	// Late events make new small chunks of old days, merged by the next run.
+	late := genEvents(5, 200)
+	for i, e := range late {
+		e.CE.SetID(fmt.Sprintf("late%d", i))
+	}
+	for off := 0; off < len(late); off += 50 {
+		_, err := s.InsertEvents(ctx, late[off:off+50])
+		require.NoError(t, err)
+	}
+	removed, err = rollup.Compact(ctx, pool, today)
+	require.NoError(t, err)
+	assert.Positive(t, removed)
+	gotEvents, _, _ = columns(t, pool)
+	assert.Len(t, gotEvents, len(events)+len(late))
+}

@@ -1,0 +1,340 @@
+package stats_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/stats"
+	"github.com/eventfn/eventfn/shared/store"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+// Bench data: EVENTFN_BENCH_STATS_EVENTS events (default 10M) over 60
+// days from benchStart, 100k users (skewed), 50 types (skewed), 4 sources,
+// properties plan (by user, 3 values), country (by user, 20), n (0-9) and
+// path (1000 values).
+var benchStart = time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	benchDays  = 60
+	benchUsers = 100_000
+	benchTypes = 50
+	// benchChunk is the consumer's default batch: the columns are chunked
+	// as a running consumer-batch would write them.
+	benchChunk = 500
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkStats loads the bench data into a database of its own, then
+// measures p50/p95 of each function over 30-day ranges (retention: 12
+// weeks), unfiltered and with one property filter, beside plain SQL over
+// the events table measured in the same run. It runs only with -bench
+// (scripts/bench stats): the load takes minutes.
+//
+// The load bypasses the consumer: events are COPYed into the events table
+// (indexes built afterwards) and into the rollups with rollup.Loader, whose
+// calendar tables come from rollup.Rebuild; the tests hold Rebuild equal
+// to the consumer's incremental rollup.Apply.
+func BenchmarkStats(b *testing.B) {
+	ctx := context.Background()
+	n := envInt("EVENTFN_BENCH_STATS_EVENTS", 10_000_000)
+	iters := envInt("EVENTFN_BENCH_STATS_ITERATIONS", 40)
+	sqlIters := envInt("EVENTFN_BENCH_STATS_SQL_ITERATIONS", 5)
+	url := testenv.Database(b)
+	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4})
+	require.NoError(b, err)
+	b.Cleanup(pool.Close)
+	require.NoError(b, store.Migrate(ctx, pool))
+
+	start := time.Now()
+	loadBench(b, pool, n)
+	b.Logf("loaded %d events in %s", n, time.Since(start).Round(time.Second))
+	printSizes(b, pool)
+
+	cfg := stats.Config{
+		Server:          config.Server{LogLevel: "info", ShutdownTimeout: time.Second},
+		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4},
+		Auth:            config.Auth{APIKeys: readKey + "=bench:read"},
+		MaxRangeDays:    400,
+		QueryTimeout:    5 * time.Minute,
+		RollupTimezones: "UTC",
+	}
+	urls := map[string]string{}
+	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
+		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
+	} {
+		urls[name] = serveFunction(b, name, func(deps serve.Deps) (*serve.Function, error) { return build(ctx, cfg, deps) })
+	}
+	sqlConn, err := pgx.Connect(ctx, url)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = sqlConn.Close(ctx) })
+	_, err = sqlConn.Exec(ctx, "SET jit = off")
+	require.NoError(b, err)
+
+	r := rand.New(rand.NewPCG(9, 9))
+	ranges := make([][2]string, max(iters, sqlIters))
+	weeks := make([][2]string, len(ranges))
+	for i := range ranges {
+		from := benchStart.AddDate(0, 0, r.IntN(benchDays-29))
+		ranges[i] = [2]string{from.Format(time.DateOnly), from.AddDate(0, 0, 29).Format(time.DateOnly)}
+		// 12 weeks from a Monday up to 5 weeks before the data.
+		monday := benchStart.AddDate(0, 0, -(int(benchStart.Weekday())+6)%7-7*r.IntN(6))
+		weeks[i] = [2]string{monday.Format(time.DateOnly), monday.AddDate(0, 0, 83).Format(time.DateOnly)}
+	}
+
+	type variant struct{ name, query, sql string }
+	variants := []variant{
+		{"unfiltered", "", ""},
+		{"prop.plan=pro (1/3 of events)", "&prop.plan=pro", `{"plan":"pro"}`},
+		{"prop.country=c7 (1/20)", "&prop.country=c7", `{"country":"c7"}`},
+	}
+	b.ResetTimer()
+	fmt.Printf("\nstats over %d events, %d users, %d types, %d days; p50/p95 of %d queries (plain SQL: %d)\n",
+		n, benchUsers, benchTypes, benchDays, iters, sqlIters)
+	for _, fn := range functionNames {
+		for _, v := range variants {
+			var got []time.Duration
+			var paths []string
+			for i := range iters {
+				q := queryOf(fn, ranges[i], weeks[i]) + v.query
+				t0 := time.Now()
+				a := get(b, urls[fn]+"/?"+q, readKey)
+				got = append(got, time.Since(t0))
+				require.Equal(b, http.StatusOK, a.status, "%s", a.body)
+				paths = append(paths, a.header.Get("X-Stats-Path"))
+			}
+			var base []time.Duration
+			for i := range sqlIters {
+				t0 := time.Now()
+				want := plainSQL(b, sqlConn, fn, ranges[i], weeks[i], v.sql)
+				base = append(base, time.Since(t0))
+				if i == 0 {
+					a := get(b, urls[fn]+"/?"+queryOf(fn, ranges[i], weeks[i])+v.query, readKey)
+					require.JSONEq(b, want, normalise(b, fn, a.body), "%s %s: the function and plain SQL disagree", fn, v.name)
+				}
+			}
+			p50, p95 := percentile(got, 50), percentile(got, 95)
+			s50, s95 := percentile(base, 50), percentile(base, 95)
+			fmt.Printf("STATS %-16s %-30s path=%-7s p50 %8.1f ms  p95 %8.1f ms | plain SQL p50 %8.1f ms p95 %8.1f ms | %6.0fx faster (p95)\n",
+				fn, v.name, paths[0], ms(p50), ms(p95), ms(s50), ms(s95), ms(s95)/ms(p95))
+			b.ReportMetric(ms(p95), fmt.Sprintf("%s/%s/p95_ms", fn, v.name[:4]))
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(float64(p)/100*float64(len(s)))) - 1
+	return s[max(i, 0)]
+}
+
+func queryOf(fn string, days, weeks [2]string) string {
+	switch fn {
+	case "stats-retention":
+		return "from=" + weeks[0] + "&to=" + weeks[1] + "&interval=week&periods=12"
+	case "stats-top":
+		return "from=" + days[0] + "&to=" + days[1] + "&limit=10"
+	}
+	return "from=" + days[0] + "&to=" + days[1]
+}
+
+// plainSQL answers the same question straight from the events table (the
+// GIN index serves the property filter) and returns it in a normal form
+// that normalise also gives the function's answer.
+func plainSQL(b *testing.B, conn *pgx.Conn, fn string, days, weeks [2]string, contains string) string {
+	ctx := context.Background()
+	filter := ""
+	args := []any{}
+	if contains != "" {
+		filter = " AND props @> $3::jsonb"
+		args = append(args, contains)
+	}
+	var sql string
+	switch fn {
+	case "stats-dau":
+		args = append([]any{days[0], days[1]}, args...)
+		sql = `SELECT jsonb_object_agg(d, n)::text FROM (
+			SELECT (time AT TIME ZONE 'UTC')::date AS d, count(DISTINCT subject) AS n FROM events
+			WHERE project = 'bench' AND time >= $1::date AT TIME ZONE 'UTC' AND time < ($2::date + 1) AT TIME ZONE 'UTC'` + filter + `
+			GROUP BY 1) x`
+	case "stats-top":
+		args = append([]any{days[0], days[1]}, args...)
+		sql = `SELECT jsonb_agg(jsonb_build_array(type, c, u) ORDER BY c DESC, type COLLATE "C")::text FROM (
+			SELECT type, count(*) AS c, count(DISTINCT subject) AS u FROM events
+			WHERE project = 'bench' AND time >= $1::date AT TIME ZONE 'UTC' AND time < ($2::date + 1) AT TIME ZONE 'UTC'` + filter + `
+			GROUP BY type ORDER BY 2 DESC, type COLLATE "C" LIMIT 10) x`
+	default:
+		args = append([]any{weeks[0], weeks[1]}, args...)
+		sql = `WITH firsts AS (
+			SELECT subject, min(time) AS f FROM events
+			WHERE project = 'bench' AND subject IS NOT NULL` + filter + ` GROUP BY subject
+		), act AS (
+			SELECT DISTINCT subject, date_trunc('week', time AT TIME ZONE 'UTC')::date AS w FROM events
+			WHERE project = 'bench' AND subject IS NOT NULL AND time >= $1::date AT TIME ZONE 'UTC'
+			  AND time < ($2::date + 1) AT TIME ZONE 'UTC'` + filter + `
+		)
+		SELECT jsonb_object_agg(c || '+' || k, n)::text FROM (
+			SELECT date_trunc('week', f AT TIME ZONE 'UTC')::date AS c, (a.w - date_trunc('week', f AT TIME ZONE 'UTC')::date) / 7 AS k, count(*) AS n
+			FROM firsts JOIN act a USING (subject)
+			WHERE f >= $1::date AT TIME ZONE 'UTC' AND f < ($2::date + 1) AT TIME ZONE 'UTC'
+			  AND a.w >= date_trunc('week', f AT TIME ZONE 'UTC')::date AND a.w < date_trunc('week', f AT TIME ZONE 'UTC')::date + 84
+			GROUP BY 1, 2) x`
+	}
+	if contains == "" {
+		// Without a filter the third parameter does not exist.
+		args = args[:2]
+	}
+	var out *string
+	require.NoError(b, conn.QueryRow(ctx, sql, args...).Scan(&out))
+	if out == nil {
+		return "null"
+	}
+	return *out
+}
+
+// normalise turns a function's answer into plainSQL's form.
+func normalise(b *testing.B, fn string, body []byte) string {
+	var out any
+	switch fn {
+	case "stats-dau":
+		var r stats.DAUResult
+		require.NoError(b, json.Unmarshal(body, &r))
+		m := map[string]int64{}
+		for _, p := range r.Series {
+			if p.ActiveUsers > 0 {
+				m[p.Start] = p.ActiveUsers
+			}
+		}
+		out = m
+	case "stats-top":
+		var r stats.TopResult
+		require.NoError(b, json.Unmarshal(body, &r))
+		var l [][]any
+		for _, e := range r.Events {
+			l = append(l, []any{e.Type, e.Count, e.Users})
+		}
+		out = l
+	default:
+		var r stats.RetentionResult
+		require.NoError(b, json.Unmarshal(body, &r))
+		m := map[string]int64{}
+		for _, c := range r.Cohorts {
+			for k, n := range c.Retained {
+				if n > 0 {
+					m[fmt.Sprintf("%s+%d", c.Start, k)] = n
+				}
+			}
+		}
+		out = m
+	}
+	j, err := json.Marshal(out)
+	require.NoError(b, err)
+	return string(j)
+}
+
+// loadBench generates the bench events day by day, in time order, and
+// writes them into events (indexes dropped during the load, built after)
+// and into the rollups with rollup.Loader, then vacuums and analyses.
+func loadBench(b *testing.B, pool *pgxpool.Pool, n int) {
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "DROP INDEX events_props; DROP INDEX events_project_time")
+	require.NoError(b, err)
+	s := store.New(pool)
+	tx, err := pool.Begin(ctx)
+	require.NoError(b, err)
+	loader := rollup.NewLoader(benchChunk)
+	r := rand.New(rand.NewPCG(1, 2))
+	plans := []string{"free", "pro", "team"}
+	perDay := n / benchDays
+	id := 0
+	for d := range benchDays {
+		day := benchStart.AddDate(0, 0, d)
+		require.NoError(b, s.EnsurePartition(ctx, day))
+		count := perDay
+		if d == benchDays-1 {
+			count = n - perDay*(benchDays-1)
+		}
+		secs := make([]int64, count)
+		for i := range secs {
+			secs[i] = r.Int64N(int64(24 * time.Hour))
+		}
+		slices.Sort(secs)
+		rows := make([][]any, count)
+		evs := make([]rollup.Event, count)
+		for i, ns := range secs {
+			at := day.Add(time.Duration(ns)).Truncate(time.Microsecond)
+			u := int(benchUsers * math.Pow(r.Float64(), 1.5))
+			typ := fmt.Sprintf("type_%02d", int(benchTypes*math.Pow(r.Float64(), 2.5)))
+			src := fmt.Sprintf("src%d", r.IntN(4))
+			props := fmt.Sprintf(`{"plan": %q, "country": "c%d", "n": %d, "path": "/p/%d"}`, plans[u%3], u%20, r.IntN(10), r.IntN(1000))
+			var subject *string
+			if r.IntN(20) > 0 {
+				s := fmt.Sprintf("user-%d", u)
+				subject = &s
+			}
+			id++
+			rows[i] = []any{"bench", src, strconv.Itoa(id), typ, subject, at, at, "application/json", nil, props, nil, "{}"}
+			evs[i] = rollup.Event{Project: "bench", Source: src, ID: strconv.Itoa(id), Type: typ, Time: at, Props: []byte(props)}
+			if subject != nil {
+				evs[i].Subject = *subject
+			}
+		}
+		_, err := pool.CopyFrom(ctx, pgx.Identifier{"events"},
+			[]string{"project", "source", "id", "type", "subject", "time", "received_at", "datacontenttype", "dataschema", "props", "data", "extensions"},
+			pgx.CopyFromRows(rows))
+		require.NoError(b, err)
+		require.NoError(b, loader.Add(ctx, tx, evs))
+	}
+	t0 := time.Now()
+	require.NoError(b, loader.Finish(ctx, tx))
+	require.NoError(b, tx.Commit(ctx))
+	b.Logf("rollup build (Loader.Finish, Rebuild UTC): %s", time.Since(t0).Round(time.Second))
+	t0 = time.Now()
+	_, err = pool.Exec(ctx, `CREATE INDEX events_project_time ON events (project, time);
+		CREATE INDEX events_props ON events USING gin (props jsonb_path_ops)`)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, "VACUUM ANALYZE")
+	require.NoError(b, err)
+	b.Logf("indexes and VACUUM ANALYZE: %s", time.Since(t0).Round(time.Second))
+}
+
+func printSizes(b *testing.B, pool *pgxpool.Pool) {
+	rows, err := pool.Query(context.Background(), `
+		SELECT coalesce(p.relname, c.relname), pg_size_pretty(sum(pg_total_relation_size(c.oid)))
+		FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+		LEFT JOIN pg_class p ON p.oid = i.inhparent
+		WHERE c.relkind = 'r' AND coalesce(p.relname, c.relname) IN
+		  ('events', 'rollup_cols', 'rollup_user_days', 'rollup_type_gaps', 'rollup_props', 'rollup_users')
+		GROUP BY 1 ORDER BY 1`)
+	require.NoError(b, err)
+	sizes := map[string]string{}
+	var name, size string
+	_, err = pgx.ForEachRow(rows, []any{&name, &size}, func() error { sizes[name] = size; return nil })
+	require.NoError(b, err)
+	b.Logf("sizes: %v", sizes)
+}
