@@ -15,15 +15,16 @@ import (
 	"github.com/eventfn/eventfn/shared/gateway"
 	"github.com/eventfn/eventfn/shared/ingest"
 	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/stats"
 )
 
 // functions are all six, built the way their own mains build them.
 var functions = []serve.Spec{
 	ingest.Spec,
 	consume.Spec,
-	serve.NotBuiltSpec("stats-dau"),
-	serve.NotBuiltSpec("stats-top"),
-	serve.NotBuiltSpec("stats-retention"),
+	stats.DAUSpec,
+	stats.TopSpec,
+	stats.RetentionSpec,
 	serve.NotBuiltSpec("archive"),
 }
 
