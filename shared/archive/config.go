@@ -3,6 +3,7 @@ package archive
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/eventfn/eventfn/shared/config"
@@ -22,8 +23,10 @@ type Config struct {
 	ArchiveURL string `envconfig:"ARCHIVE_URL" default:"file:///var/lib/eventfn/archive"`
 	// ArchiveEvery, when positive, runs an archive pass at this interval in
 	// the background (the local gateway, a long-running container); 0 runs
-	// only when POST / is called (a platform schedule).
-	ArchiveEvery time.Duration `envconfig:"ARCHIVE_EVERY" default:"0"`
+	// only when POST / is called (a platform schedule). A Go duration
+	// ("1h") or a number of seconds ("3600", as the docker compose
+	// scheduler reads the same variable).
+	ArchiveEvery Interval `envconfig:"ARCHIVE_EVERY" default:"0"`
 }
 
 // Validate checks the embedded parts and the archive settings; each error
@@ -37,7 +40,7 @@ func (c Config) Validate() error {
 	if c.HotDays < 1 {
 		return fmt.Errorf("HOT_DAYS must be at least 1, got %d", c.HotDays)
 	}
-	if c.ArchiveEvery < 0 {
+	if c.ArchiveEvery.Duration() < 0 {
 		return errors.New("ARCHIVE_EVERY must not be negative")
 	}
 	if _, err := OpenStorage(c.ArchiveURL); err != nil {
@@ -45,3 +48,24 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Interval is a duration read from the environment as a Go duration
+// ("90s", "1h") or as a bare number of seconds ("3600").
+type Interval time.Duration
+
+// Decode implements envconfig.Decoder.
+func (i *Interval) Decode(value string) error {
+	if n, err := strconv.ParseInt(value, 10, 64); err == nil {
+		*i = Interval(time.Duration(n) * time.Second)
+		return nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return fmt.Errorf("%q is neither a duration (1h, 90s) nor a number of seconds", value)
+	}
+	*i = Interval(d)
+	return nil
+}
+
+// Duration returns i as a time.Duration.
+func (i Interval) Duration() time.Duration { return time.Duration(i) }

@@ -20,7 +20,16 @@ func TestConfigDefaults(t *testing.T) {
 	require.NoError(t, config.Load(&cfg))
 	assert.Equal(t, 30, cfg.HotDays)
 	assert.Equal(t, "file:///var/lib/eventfn/archive", cfg.ArchiveURL)
-	assert.Equal(t, time.Duration(0), cfg.ArchiveEvery)
+	assert.Equal(t, time.Duration(0), cfg.ArchiveEvery.Duration())
+}
+
+func TestConfigArchiveEveryTakesDurationsAndSeconds(t *testing.T) {
+	for value, want := range map[string]time.Duration{"3600": time.Hour, "90s": 90 * time.Second, "1h30m": 90 * time.Minute, "0": 0} {
+		t.Setenv("ARCHIVE_EVERY", value)
+		var cfg Config
+		require.NoError(t, config.Load(&cfg), value)
+		assert.Equal(t, want, cfg.ArchiveEvery.Duration(), value)
+	}
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
@@ -30,6 +39,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"zero hot days", "HOT_DAYS", "0", "HOT_DAYS"},
 		{"hot days not a number", "HOT_DAYS", "many", "HOT_DAYS"},
 		{"negative interval", "ARCHIVE_EVERY", "-1s", "ARCHIVE_EVERY"},
+		{"negative seconds", "ARCHIVE_EVERY", "-5", "ARCHIVE_EVERY"},
 		{"interval not a duration", "ARCHIVE_EVERY", "often", "ARCHIVE_EVERY"},
 		{"s3 not supported", "ARCHIVE_URL", "s3://bucket/prefix", "ARCHIVE_URL \"s3://bucket/prefix\": s3 is not supported by this version; use file://"},
 		{"other scheme", "ARCHIVE_URL", "http://example.com/x", "ARCHIVE_URL"},

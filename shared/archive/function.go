@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 		OpenAPI:      openAPI,
 		Close:        pool.Close,
 	}
-	if cfg.ArchiveEvery > 0 {
+	if cfg.ArchiveEvery.Duration() > 0 {
 		fn.Background = f.loop
 	}
 	return fn, nil
@@ -139,7 +139,7 @@ func (f *Function) run(ctx context.Context) (Result, error) {
 // loop runs an archive pass every ARCHIVE_EVERY until ctx ends; a failed
 // pass is logged and retried at the next tick (nothing is lost by waiting).
 func (f *Function) loop(ctx context.Context) error {
-	t := time.NewTicker(f.cfg.ArchiveEvery)
+	t := time.NewTicker(f.cfg.ArchiveEvery.Duration())
 	defer t.Stop()
 	for {
 		select {

@@ -116,7 +116,7 @@ func TestBackgroundArchivesEveryInterval(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.insert(t, newEvent(t, "p", "o1", time.Now().UTC().AddDate(0, 0, -40), "u1", ""))
-	fn, _, _ := bootFunction(t, h, func(c *Config) { c.ArchiveEvery = 20 * time.Millisecond })
+	fn, _, _ := bootFunction(t, h, func(c *Config) { c.ArchiveEvery = Interval(20 * time.Millisecond) })
 	require.NotNil(t, fn.Background)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
