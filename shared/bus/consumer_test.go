@@ -106,6 +106,7 @@ func TestFetchTakesWhatIsReadyAndWaitsForTheFirst(t *testing.T) {
 		assert.Empty(t, msgs, "nothing ready, no wait")
 
 		publish(t, b, "shop", "a", "b", "c")
+		waitPending(t, c, 3)
 		msgs, err = bus.Fetch(ctx, c, 2, 0)
 		require.NoError(t, err)
 		require.Len(t, msgs, 2, "never more than asked")
@@ -152,4 +153,14 @@ func TestFetchWithWaitReturnsNothingWhenContextEnds(t *testing.T) {
 	}()
 	cancel()
 	assert.NoError(t, <-done)
+}
+
+// waitPending waits until the consumer holds n messages: a message the
+// stream acknowledged may reach the consumer a moment later.
+func waitPending(t *testing.T, c jetstream.Consumer, n uint64) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		p, err := bus.ConsumerPending(context.Background(), c)
+		return err == nil && p == n
+	}, "consumer holds %d messages", n)
 }

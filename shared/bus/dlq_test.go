@@ -21,6 +21,7 @@ func TestDeadLettersKeepOriginAndErrorAndReplay(t *testing.T) {
 		c, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: 30 * time.Second, MaxAckPending: 100})
 		require.NoError(t, err)
 		publish(t, b, "shop", "m1", "m2", "m3")
+		waitPending(t, c, 3)
 		msgs, err := bus.Fetch(ctx, c, 3, 0)
 		require.NoError(t, err)
 		require.Len(t, msgs, 3)
@@ -67,7 +68,9 @@ func TestDeadLettersKeepOriginAndErrorAndReplay(t *testing.T) {
 		for k := range raw.Header {
 			assert.False(t, strings.HasPrefix(k, "Eventfn-Dlq-"), "replayed without the dead-letter headers: %s", k)
 		}
-		msgs, err = bus.Fetch(ctx, c, 10, 0)
+		// Waits for the first message: the replay reaches the consumer a
+		// moment after the stream acknowledged it.
+		msgs, err = bus.Fetch(ctx, c, 10, 5*time.Second)
 		require.NoError(t, err)
 		require.Len(t, msgs, 1, "the consumer gets the replayed message")
 		assert.Equal(t, "m2", string(msgs[0].Data()))

@@ -21,6 +21,13 @@ import (
 // arrives during the wait is handed over at once.
 const idleWait = 5 * time.Second
 
+// drainSettle is how long a drain waits once more when a fetch came back
+// empty although the consumer still counts undelivered messages: a message
+// the stream has just acknowledged may not be ready at the consumer for a
+// moment, and a drain triggered right after an ingest must not stop
+// before it.
+const drainSettle = 250 * time.Millisecond
+
 // Backoff of the continuous loop after a failure (NATS or PostgreSQL down).
 const (
 	minBackoff = 100 * time.Millisecond
@@ -178,7 +185,11 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 		if taken >= c.cfg.MaxEvents || !time.Now().Before(deadline) {
 			return nil, false, nil
 		}
-		msgs, err := bus.Fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), 0)
+		n := min(c.cfg.BatchSize, c.cfg.MaxEvents-taken)
+		msgs, err := bus.Fetch(ctx, cons, n, 0)
+		if len(msgs) == 0 && err == nil && undelivered(ctx, cons) {
+			msgs, err = bus.Fetch(ctx, cons, n, drainSettle)
+		}
 		taken += len(msgs)
 		return msgs, len(msgs) > 0, err
 	})
@@ -189,6 +200,13 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// undelivered reports whether the consumer counts messages not yet
+// delivered to anyone.
+func undelivered(ctx context.Context, cons jetstream.Consumer) bool {
+	info, err := cons.Info(ctx)
+	return err == nil && info.NumPending > 0
 }
 
 // Run drains continuously until ctx ends: an accepted event is stored as

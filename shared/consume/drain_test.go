@@ -67,3 +67,23 @@ func TestDrainStopsAtMaxEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Result{Consumed: 3, Inserted: 3, Pending: 0}, res)
 }
+
+// TestDrainRightAfterPublishTakesEverything: a drain triggered the moment
+// the stream acknowledged the events (a schedule racing an ingest) does
+// not stop before the consumer has them.
+func TestDrainRightAfterPublishTakesEverything(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	c := h.consumer(t)
+	now := time.Now().UTC()
+	for round := range 5 {
+		var evs []*event.Event
+		for i := range 20 {
+			evs = append(evs, newEvent("shop", fmt.Sprintf("r%d-%d", round, i), "page_view", "u1", now))
+		}
+		h.publish(t, evs...)
+		res, err := c.Drain(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, Result{Consumed: 20, Inserted: 20}, res, "round %d", round)
+	}
+}
