@@ -9,6 +9,8 @@ ifeq ($(origin API_KEYS)$(origin API_KEYS_FILE)$(origin AUTH_DISABLED),undefined
 run: export API_KEYS := wk_local_dev=demo:write,rk_local_dev=demo:read
 endif
 run: export CONSUME_CONTINUOUS ?= true
+run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
+run: export ARCHIVE_EVERY ?= 1h
 
 .PHONY: run test services check build bench clean
 

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/eventfn/eventfn/shared/archive"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/consume"
 	"github.com/eventfn/eventfn/shared/gateway"
@@ -25,7 +26,7 @@ var functions = []serve.Spec{
 	stats.DAUSpec,
 	stats.TopSpec,
 	stats.RetentionSpec,
-	serve.NotBuiltSpec("archive"),
+	archive.Spec,
 }
 
 func main() {
