@@ -31,7 +31,7 @@ type groupKey struct {
 // that the new days can touch: the nearest day before the earliest new
 // day, the days between the earliest and latest new day, and the nearest
 // day after the latest. That is enough to tell which days, weeks and
-// months are new for the user and which gaps of rollup_type_gaps change;
+// months are new for the user and which gaps of rollup_type_prevs change;
 // the user's first day (type 0) gives the retention cohort. Only a late
 // event that moves a user's cohort reads all of that user's days.
 func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem) error {

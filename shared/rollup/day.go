@@ -10,7 +10,7 @@ import (
 // calendar tables.
 type Day int32
 
-// NoDay is the "before any day" sentinel of rollup_type_gaps.prev.
+// NoDay is the "no previous day" sentinel of rollup_type_prevs.
 const NoDay Day = -1 << 31
 
 // DateDay returns the day number of a calendar date; out-of-range months

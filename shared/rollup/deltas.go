@@ -84,19 +84,10 @@ func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
 			ORDER BY p, d, t
 			ON CONFLICT (project, tz, day, type_id) DO UPDATE SET events = r.events + excluded.events`, tz, p, day, t, v)
 	}
-	if n := len(d.gaps); n > 0 {
-		p, day, t, prev, v := make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
-		for k, x := range d.gaps {
-			if x == 0 {
-				continue
-			}
-			p, day, t, prev, v = append(p, k.project), append(day, int32(k.day)), append(t, int32(k.typeID)), append(prev, int32(k.prev)), append(v, x)
-		}
-		b.Queue(`INSERT INTO rollup_type_gaps AS r (project, tz, day, type_id, prev, users)
-			SELECT p, $1, d, t, q, v FROM unnest($2::text[], $3::int[], $4::int[], $5::int[], $6::bigint[]) AS x(p, d, t, q, v)
-			ORDER BY p, d, t, q
-			ON CONFLICT (project, tz, day, type_id, prev) DO UPDATE SET users = r.users + excluded.users`, tz, p, day, t, prev, v)
+	if len(d.gaps) > 0 {
+		queuePrevLocks(b, tz, d.gaps)
 	}
+	prevs := b.Len()
 	if n := len(d.active); n > 0 {
 		p, g, t, bucket, v := make([]string, 0, n), make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
 		for k, x := range d.active {
@@ -123,8 +114,30 @@ func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	br := tx.SendBatch(ctx, b)
+	var current map[prevKey][]byte
+	for i := 0; i < b.Len(); i++ {
+		if len(d.gaps) > 0 && i == prevs-1 {
+			rows, err := br.Query()
+			if err == nil {
+				current, err = readPrevs(rows)
+			}
+			if err != nil {
+				_ = br.Close()
+				return fmt.Errorf("write rollups (%s): lock prevs: %w", tz, err)
+			}
+			continue
+		}
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("write rollups (%s): %w", tz, err)
+		}
+	}
+	if err := br.Close(); err != nil {
 		return fmt.Errorf("write rollups (%s): %w", tz, err)
+	}
+	if len(d.gaps) > 0 {
+		return updatePrevs(ctx, tx, tz, d.gaps, current)
 	}
 	return nil
 }

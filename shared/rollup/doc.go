@@ -30,10 +30,11 @@
 //     and any type (rollup_active), retention counts of first-ever cohorts
 //     by day and week (rollup_retention), and, for the distinct users of
 //     a type over any range of days, the gaps between a user's consecutive
-//     active days (rollup_type_gaps: a user is active in [f, t] exactly
-//     when one of their active days d in [f, t] has its previous active
-//     day before f). These answer unfiltered questions, and those filtered
-//     by type alone, in a few milliseconds.
+//     active days (rollup_type_prevs, one packed row per day and type: a
+//     user is active in [f, t] exactly when one of their active days d in
+//     [f, t] has its previous active day before f). These answer
+//     unfiltered questions, and those filtered by type alone, in a few
+//     milliseconds.
 //
 // Late events of any age are exact: Apply reads, for each (user, type), the
 // user's known active days around the new ones, and when a late event

@@ -22,7 +22,7 @@ func Rebuild(ctx context.Context, tx pgx.Tx, tz string) error {
 	if err != nil {
 		return err
 	}
-	for _, table := range []string{"rollup_user_days", "rollup_type_days", "rollup_type_gaps", "rollup_active", "rollup_retention"} {
+	for _, table := range []string{"rollup_user_days", "rollup_type_days", "rollup_type_prevs", "rollup_active", "rollup_retention"} {
 		if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE tz = $1", tz); err != nil {
 			return fmt.Errorf("rebuild %s: clear %s: %w", tz, table, err)
 		}

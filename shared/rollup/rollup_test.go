@@ -68,14 +68,16 @@ func calendar(t *testing.T, q rollup.Querier, tz string) map[string][]string {
 	for table, cols := range map[string]string{
 		"rollup_user_days": "project, uid, type_id, day",
 		"rollup_type_days": "project, day, type_id, events",
-		"rollup_type_gaps": "project, day, type_id, prev, users",
+		"rollup_type_prevs": "project, day, type_id, encode(pairs, 'hex')",
 		"rollup_active":    "project, grain, type_id, bucket, users",
 		"rollup_retention": "project, grain, cohort, bucket, users",
 	} {
 		where := "tz = $1"
 		switch table {
-		case "rollup_type_gaps", "rollup_active", "rollup_retention":
+		case "rollup_active", "rollup_retention":
 			where += " AND users <> 0"
+		case "rollup_type_prevs":
+			where += " AND pairs <> ''"
 		}
 		rows, err := q.Query(context.Background(), fmt.Sprintf("SELECT (%s)::text FROM %s WHERE %s ORDER BY 1", cols, table, where), tz)
 		require.NoError(t, err)

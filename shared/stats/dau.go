@@ -102,18 +102,25 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, buckets)
 	sets := make([]*userSet, len(buckets))
-	err = scan(ctx, tx, &sel, func(el element) {
-		if el.uid == 0 {
+	set := func(k int) *userSet {
+		if sets[k] == nil {
+			sets[k] = newUserSet(top)
+		}
+		return sets[k]
+	}
+	err = scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, func(b *batch) {
+		rb := bi.row(b.utcDay)
+		if k, whole := rb.single(); whole {
+			if k >= 0 {
+				set(k).addAll(b.uids)
+			}
 			return
 		}
-		b := bi.bucket(el.utcDay, el.sec)
-		if b < 0 {
-			return
+		for i, u := range b.uids {
+			if k := rb.at(b.secs[i]); k >= 0 && u != 0 {
+				set(k).add(u)
+			}
 		}
-		if sets[b] == nil {
-			sets[b] = newUserSet(top)
-		}
-		sets[b].add(el.uid)
 	})
 	for i, s := range sets {
 		counts[i] = int64(s.len())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -102,16 +103,18 @@ func windowOf(q *Query) window {
 	return w
 }
 
-// bucketIndex maps local days of the window to the index of their bucket.
+// bucketIndex maps event times to the index of their bucket in the
+// window, one UTC day (one rollup_cols row) at a time.
 type bucketIndex struct {
 	first rollup.Day
 	of    []int32
-	cut   *rollup.DayCutter
+	loc   *time.Location
+	rows  map[rollup.Day]*rowBuckets
 }
 
 func newBucketIndex(q *Query, buckets []rollup.Day) *bucketIndex {
 	w := windowOf(q)
-	bi := &bucketIndex{first: w.first, of: make([]int32, w.lastEnd-w.first), cut: rollup.NewDayCutter(q.Loc)}
+	bi := &bucketIndex{first: w.first, of: make([]int32, w.lastEnd-w.first), loc: q.Loc, rows: map[rollup.Day]*rowBuckets{}}
 	for i, b := range buckets {
 		for d := b; d < q.Interval.Next(b); d++ {
 			bi.of[d-w.first] = int32(i)
@@ -120,13 +123,66 @@ func newBucketIndex(q *Query, buckets []rollup.Day) *bucketIndex {
 	return bi
 }
 
-// bucket returns the bucket of an event's time, or -1 outside the window.
-func (bi *bucketIndex) bucket(utcDay rollup.Day, sec uint32) int {
-	off := int(bi.cut.Day(utcDay, sec) - bi.first)
-	if off < 0 || off >= len(bi.of) {
-		return -1
+// rowBuckets tells the bucket of each second of one UTC day: from from[j]
+// on, bucket[j] (-1: outside the window). A UTC day spans one to three
+// local days.
+type rowBuckets struct {
+	from   []uint32
+	bucket []int
+}
+
+// row returns the buckets of the UTC day utc.
+func (bi *bucketIndex) row(utc rollup.Day) *rowBuckets {
+	if r, ok := bi.rows[utc]; ok {
+		return r
 	}
-	return int(bi.of[off])
+	r := &rowBuckets{}
+	for _, c := range rollup.DayCuts(utc, bi.loc) {
+		b := -1
+		if off := int(c.Day - bi.first); off >= 0 && off < len(bi.of) {
+			b = int(bi.of[off])
+		}
+		r.from, r.bucket = append(r.from, c.From), append(r.bucket, b)
+	}
+	bi.rows[utc] = r
+	return r
+}
+
+// single returns the bucket of every second of the day when it is one.
+func (r *rowBuckets) single() (int, bool) {
+	for _, b := range r.bucket[1:] {
+		if b != r.bucket[0] {
+			return 0, false
+		}
+	}
+	return r.bucket[0], true
+}
+
+// at returns the bucket of second sec.
+func (r *rowBuckets) at(sec uint32) int {
+	b := r.bucket[0]
+	for j := 1; j < len(r.from) && sec >= r.from[j]; j++ {
+		b = r.bucket[j]
+	}
+	return b
+}
+
+// daysWhole reports whether every UTC day of the window lies in one
+// bucket (or wholly outside), so that scans need no seconds: true in UTC,
+// and for weeks and months whose boundaries fall on UTC midnights.
+func (bi *bucketIndex) daysWhole(w window) bool {
+	for d := w.dayLo; d <= w.dayHi; d++ {
+		if _, whole := bi.row(d).single(); !whole {
+			return false
+		}
+	}
+	return true
+}
+
+// bucket returns the bucket of an instant (unix seconds), or -1.
+func (bi *bucketIndex) bucket(t int64) int {
+	d, sec := splitSecs(t)
+	return bi.row(d).at(sec)
 }
 
 // maxUID returns the largest user id of the project (0 when none).

@@ -113,62 +113,80 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	}
 	w := windowOf(q)
 	bi := newBucketIndex(q, buckets)
+	startSel.dayLo, startSel.dayHi = w.dayLo, w.dayHi
+	returnSel.dayLo, returnSel.dayHi = w.dayLo, w.dayHi
+
 	active := make([]*userSet, len(buckets))
-	addActive := func(el element) {
-		if el.uid == 0 {
+	addActive := func(b *batch) {
+		rb := bi.row(b.utcDay)
+		k, whole := rb.single()
+		if whole && k < 0 {
 			return
 		}
-		if b := bi.bucket(el.utcDay, el.sec); b >= 0 {
-			if active[b] == nil {
-				active[b] = newUserSet(top)
+		for i, u := range b.uids {
+			if !whole {
+				k = rb.at(b.secs[i])
 			}
-			active[b].add(el.uid)
+			if k >= 0 && u != 0 {
+				if active[k] == nil {
+					active[k] = newUserSet(top)
+				}
+				active[k].add(u)
+			}
 		}
 	}
-	// first[uid]: the user's first-ever matching event, unix seconds.
+	// first[uid]: the user's first matching event in the window (unix
+	// seconds, MaxInt64 for none); before: users with one before it.
 	first := make([]int64, top+1)
 	for i := range first {
 		first[i] = math.MaxInt64
 	}
-	addFirst := func(el element) {
-		if el.uid == 0 {
-			return
+	before := newUserSet(top)
+	addFirst := func(b *batch) {
+		for i, u := range b.uids {
+			if u == 0 || int(u) >= len(first) {
+				continue // ids are below next_uid in the same snapshot
+			}
+			switch t := secsOf(b.utcDay, b.secs[i]); {
+			case t < w.start:
+				before.add(u)
+			case t < w.end:
+				first[u] = min(first[u], t)
+			}
 		}
-		if int(el.uid) >= len(first) {
-			return // not possible: ids are below next_uid in the same snapshot
-		}
-		first[el.uid] = min(first[el.uid], secsOf(el.utcDay, el.sec))
 	}
-	returnSel.dayLo, returnSel.dayHi = w.dayLo, w.dayHi
+	wholeDays := bi.daysWhole(w)
 	switch {
 	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
 		// First-ever event of any kind: rollup_users knows it.
 		if err := firstSeen(ctx, tx, q.Project, w, first); err != nil {
 			return err
 		}
-		if err := scan(ctx, tx, &returnSel, addActive); err != nil {
-			return err
-		}
-	case q.StartType == q.ReturnType:
-		// One read of all history up to the range's end serves both.
-		startSel.dayLo, startSel.dayHi = noDay, w.dayHi
-		if err := scan(ctx, tx, &startSel, func(el element) { addFirst(el); addActive(el) }); err != nil {
+		if err := scan(ctx, tx, &returnSel, need{secs: !wholeDays}, addActive); err != nil {
 			return err
 		}
 	default:
-		startSel.dayLo, startSel.dayHi = noDay, w.dayHi
-		if err := scan(ctx, tx, &startSel, addFirst); err != nil {
+		// Who had a matching start event before the window: their cohort
+		// is earlier. Only user ids are read for that part of history.
+		history := startSel
+		history.dayLo, history.dayHi = noDay, w.dayLo-1
+		if err := scan(ctx, tx, &history, need{}, func(b *batch) { before.addAll(b.uids) }); err != nil {
 			return err
 		}
-		if err := scan(ctx, tx, &returnSel, addActive); err != nil {
+		if q.StartType == q.ReturnType {
+			err = scan(ctx, tx, &startSel, need{secs: true}, func(b *batch) { addFirst(b); addActive(b) })
+		} else if err = scan(ctx, tx, &startSel, need{secs: true}, addFirst); err == nil {
+			err = scan(ctx, tx, &returnSel, need{secs: !wholeDays}, addActive)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	for uid, t := range first {
-		if t < w.start || t >= w.end {
+		if t == math.MaxInt64 || before.has(uint32(uid)) {
 			continue
 		}
-		c := bi.bucket(splitSecs(t))
+		c := bi.bucket(t)
 		row := counts[c]
 		row[0]++
 		for k := 1; k < len(row); k++ {
@@ -195,7 +213,7 @@ func withType(ctx context.Context, tx pgx.Tx, project string, sel selection, nam
 }
 
 // firstSeen fills first with the first-ever event of the users whose
-// first event lies in the window.
+// first event lies in the window; no user has one before it.
 func firstSeen(ctx context.Context, tx pgx.Tx, project string, w window, first []int64) error {
 	rows, err := tx.Query(ctx, `SELECT uid, floor(extract(epoch FROM first_seen))::bigint FROM rollup_users
 		WHERE project = $1 AND first_seen >= to_timestamp($2) AND first_seen < to_timestamp($3)`, project, w.start, w.end)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -37,28 +38,53 @@ func (s *selection) empty() bool {
 	return s.dayLo > s.dayHi
 }
 
-// element is one matching event.
-type element struct {
+// need says which columns a scan's caller reads besides uids.
+type need struct {
+	secs, types bool
+}
+
+// batch is the matching events of one rollup_cols row, decoded; the
+// buffers are reused for the next row.
+type batch struct {
 	utcDay rollup.Day
-	sec    uint32
-	uid    uint32
+	uids   []uint32
+	// secs are filled when asked for.
+	secs []uint32
+	// types are filled when asked for, unless every event of the row has
+	// type typeID (a type row): then types is nil.
+	types  []uint32
 	typeID uint32
 }
 
-// scan calls fn for every event the selection matches, in ascending UTC
-// day order (within a day, in no particular order).
-func scan(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element)) error {
+// typeAt returns the type of event i.
+func (b *batch) typeAt(i int) uint32 {
+	if b.types == nil {
+		return b.typeID
+	}
+	return b.types[i]
+}
+
+// scan calls fn with the matching events of each row, rows in ascending
+// UTC day order. Only the columns needed are read.
+func scan(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
 	if sel.empty() {
 		return nil
 	}
 	if len(sel.props) == 0 {
-		return scanTypes(ctx, tx, sel, fn)
+		return scanTypes(ctx, tx, sel, nd, fn)
 	}
-	return scanProps(ctx, tx, sel, fn)
+	return scanProps(ctx, tx, sel, nd, fn)
 }
 
-func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element)) error {
-	sql := `SELECT key, day, uids, secs, sources FROM rollup_cols
+func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
+	cols := []string{"key", "day", "uids", "secs", "sources"}
+	if !nd.secs {
+		cols[3] = "NULL::bytea"
+	}
+	if !sel.hasSource {
+		cols[4] = "NULL::bytea"
+	}
+	sql := `SELECT ` + strings.Join(cols, ", ") + ` FROM rollup_cols
 		WHERE project = $1 AND kind = 't' AND day BETWEEN $2 AND $3`
 	args := []any{sel.project, int32(sel.dayLo), int32(sel.dayHi)}
 	if sel.types != nil {
@@ -74,17 +100,22 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element))
 		return fmt.Errorf("read columns: %w", err)
 	}
 	defer rows.Close()
+	var b batch
 	for rows.Next() {
 		v := rows.RawValues()
-		e := element{typeID: uint32(be64(v[0])), utcDay: rollup.Day(be32(v[1]))}
+		b.typeID, b.utcDay = uint32(be64(v[0])), rollup.Day(be32(v[1]))
+		b.uids, b.secs, b.types = b.uids[:0], b.secs[:0], nil
 		uids, secs, srcs := v[2], v[3], v[4]
 		for i := 0; i+4 <= len(uids); i += 4 {
 			if sel.hasSource && le32(srcs[i:]) != sel.source {
 				continue
 			}
-			e.uid, e.sec = le32(uids[i:]), le32(secs[i:])
-			fn(e)
+			b.uids = append(b.uids, le32(uids[i:]))
+			if nd.secs {
+				b.secs = append(b.secs, le32(secs[i:]))
+			}
 		}
+		fn(&b)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read columns: %w", err)
@@ -92,9 +123,9 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element))
 	return nil
 }
 
-// scanProps reads the first property filter's rows in full and, of the
-// others, only which positions of which chunks they hold.
-func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element)) error {
+// scanProps reads the first property filter's rows and, of the others,
+// only which positions of which chunks they hold.
+func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
 	others := make([]map[int64][]uint64, len(sel.props)-1)
 	for i, alts := range sel.props[1:] {
 		set, err := chunkPositions(ctx, tx, sel, alts)
@@ -110,7 +141,14 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element))
 			types[t] = true
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT day, chunk, uids, secs, sources, types, ords FROM rollup_cols
+	wantTypes := nd.types || types != nil
+	cols := []string{"day", "chunk", "uids", "secs", "sources", "types", "ords"}
+	for i, off := range []bool{!nd.secs, !sel.hasSource, !wantTypes, len(others) == 0} {
+		if off {
+			cols[3+i] = "NULL::bytea"
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM rollup_cols
 		WHERE project = $1 AND kind = 'p' AND key = ANY($2) AND day BETWEEN $3 AND $4 ORDER BY day`,
 		sel.project, sel.props[0], int32(sel.dayLo), int32(sel.dayHi))
 	if err != nil {
@@ -118,32 +156,46 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, fn func(element))
 	}
 	defer rows.Close()
 	sets := make([][]uint64, len(others))
+	var b batch
+	var typesBuf []uint32
 	for rows.Next() {
 		v := rows.RawValues()
-		e := element{utcDay: rollup.Day(be32(v[0]))}
+		b.utcDay = rollup.Day(be32(v[0]))
 		chunk := int64(be64(v[1]))
 		uids, secs, srcs, typs, ords := v[2], v[3], v[4], v[5], v[6]
 		for j, o := range others {
 			sets[j] = o[chunk]
 		}
+		b.uids, b.secs, typesBuf = b.uids[:0], b.secs[:0], typesBuf[:0]
 	elements:
 		for i, k := 0, 0; i+4 <= len(uids); i, k = i+4, k+2 {
 			if sel.hasSource && le32(srcs[i:]) != sel.source {
 				continue
 			}
-			e.typeID = le32(typs[i:])
-			if types != nil && !types[e.typeID] {
+			if types != nil && !types[le32(typs[i:])] {
 				continue
 			}
-			ord := uint32(binary.LittleEndian.Uint16(ords[k:]))
-			for _, s := range sets {
-				if int(ord>>6) >= len(s) || s[ord>>6]&(1<<(ord&63)) == 0 {
-					continue elements
+			if len(sets) > 0 {
+				ord := uint32(binary.LittleEndian.Uint16(ords[k:]))
+				for _, s := range sets {
+					if int(ord>>6) >= len(s) || s[ord>>6]&(1<<(ord&63)) == 0 {
+						continue elements
+					}
 				}
 			}
-			e.uid, e.sec = le32(uids[i:]), le32(secs[i:])
-			fn(e)
+			b.uids = append(b.uids, le32(uids[i:]))
+			if nd.secs {
+				b.secs = append(b.secs, le32(secs[i:]))
+			}
+			if nd.types {
+				typesBuf = append(typesBuf, le32(typs[i:]))
+			}
 		}
+		b.types = nil
+		if nd.types {
+			b.types = typesBuf
+		}
+		fn(&b)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read property columns: %w", err)

@@ -95,29 +95,33 @@ func topRollup(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts,
 		}
 		filter, args = " AND type_id = ANY($5)", append(args, ids)
 	}
-	for _, part := range []struct {
-		sql string
-		to  map[uint32]int64
-	}{
-		{`SELECT type_id, sum(events)::bigint FROM rollup_type_days
-			WHERE project = $1 AND tz = $2 AND day BETWEEN $3 AND $4` + filter + ` GROUP BY type_id`, counts},
-		// A user is active in [from, to] when one of their days there has
-		// its previous active day before from (see rollup_type_gaps).
-		{`SELECT type_id, sum(users)::bigint FROM rollup_type_gaps
-			WHERE project = $1 AND tz = $2 AND day BETWEEN $3 AND $4 AND prev < $3` + filter + ` GROUP BY type_id`, users},
-	} {
-		rows, err := tx.Query(ctx, part.sql, args...)
-		if err != nil {
-			return fmt.Errorf("read type totals: %w", err)
-		}
-		var id int32
-		var n int64
-		if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error {
-			part.to[uint32(id)] = n
-			return nil
-		}); err != nil {
-			return fmt.Errorf("read type totals: %w", err)
-		}
+	rows, err := tx.Query(ctx, `SELECT type_id, sum(events)::bigint FROM rollup_type_days
+		WHERE project = $1 AND tz = $2 AND day BETWEEN $3 AND $4`+filter+` GROUP BY type_id`, args...)
+	if err != nil {
+		return fmt.Errorf("read type totals: %w", err)
+	}
+	var id int32
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error {
+		counts[uint32(id)] = n
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read type totals: %w", err)
+	}
+	// A user is active in [from, to] when one of their days there has its
+	// previous active day before from (see rollup_type_prevs).
+	rows, err = tx.Query(ctx, `SELECT type_id, pairs FROM rollup_type_prevs
+		WHERE project = $1 AND tz = $2 AND day BETWEEN $3 AND $4`+filter, args...)
+	if err != nil {
+		return fmt.Errorf("read type users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v := rows.RawValues()
+		users[be32(v[0])] += rollup.UsersBefore(v[1], q.From)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read type users: %w", err)
 	}
 	return nil
 }
@@ -134,28 +138,52 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	w := windowOf(q)
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, q.Buckets())
-	sets := map[uint32]*userSet{}
-	// The last type seen, to skip map lookups within a row.
-	lastType, lastSet := uint32(0), (*userSet)(nil)
-	err = scan(ctx, tx, &sel, func(el element) {
-		if bi.bucket(el.utcDay, el.sec) < 0 {
+	// Per type: a slot, its count and its users; slot[typeID] is slot+1.
+	var (
+		slot  []int32
+		ids   []uint32
+		n     []int64
+		sets  []*userSet
+	)
+	slotOf := func(t uint32) int {
+		if int(t) >= len(slot) {
+			slot = append(slot, make([]int32, int(t)+1-len(slot))...)
+		}
+		if slot[t] == 0 {
+			ids, n, sets = append(ids, t), append(n, 0), append(sets, newUserSet(top))
+			slot[t] = int32(len(ids))
+		}
+		return int(slot[t]) - 1
+	}
+	add := func(k int, u uint32) {
+		n[k]++
+		if u != 0 {
+			sets[k].add(u)
+		}
+	}
+	err = scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, func(b *batch) {
+		rb := bi.row(b.utcDay)
+		whole, in := rb.single()
+		if in && whole < 0 {
 			return
 		}
-		counts[el.typeID]++
-		if el.uid == 0 {
-			return
+		rowSlot := -1
+		if b.types == nil {
+			rowSlot = slotOf(b.typeID)
 		}
-		if lastSet == nil || el.typeID != lastType {
-			lastType, lastSet = el.typeID, sets[el.typeID]
-			if lastSet == nil {
-				lastSet = newUserSet(top)
-				sets[el.typeID] = lastSet
+		for i, u := range b.uids {
+			if !in && rb.at(b.secs[i]) < 0 {
+				continue
 			}
+			k := rowSlot
+			if k < 0 {
+				k = slotOf(b.types[i])
+			}
+			add(k, u)
 		}
-		lastSet.add(el.uid)
 	})
-	for id, s := range sets {
-		users[id] = int64(s.len())
+	for k, t := range ids {
+		counts[t], users[t] = n[k], int64(sets[k].len())
 	}
 	return err
 }

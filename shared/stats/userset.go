@@ -39,6 +39,15 @@ func (s *userSet) add(uid uint32) {
 	}
 }
 
+// addAll puts every non-zero uid of uids in the set.
+func (s *userSet) addAll(uids []uint32) {
+	for _, u := range uids {
+		if u != 0 {
+			s.add(u)
+		}
+	}
+}
+
 // has reports whether uid is in the set.
 func (s *userSet) has(uid uint32) bool {
 	if s == nil {
