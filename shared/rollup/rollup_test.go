@@ -66,11 +66,11 @@ func calendar(t *testing.T, q rollup.Querier, tz string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for table, cols := range map[string]string{
-		"rollup_user_days": "project, uid, type_id, day",
-		"rollup_type_days": "project, day, type_id, events",
+		"rollup_user_days":  "project, uid, type_id, day",
+		"rollup_type_days":  "project, day, type_id, events",
 		"rollup_type_prevs": "project, day, type_id, encode(pairs, 'hex')",
-		"rollup_active":    "project, grain, type_id, bucket, users",
-		"rollup_retention": "project, grain, cohort, bucket, users",
+		"rollup_active":     "project, grain, type_id, bucket, users",
+		"rollup_retention":  "project, grain, cohort, bucket, users",
 	} {
 		where := "tz = $1"
 		switch table {

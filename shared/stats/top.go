@@ -140,10 +140,10 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	bi := newBucketIndex(q, q.Buckets())
 	// Per type: a slot, its count and its users; slot[typeID] is slot+1.
 	var (
-		slot  []int32
-		ids   []uint32
-		n     []int64
-		sets  []*userSet
+		slot []int32
+		ids  []uint32
+		n    []int64
+		sets []*userSet
 	)
 	slotOf := func(t uint32) int {
 		if int(t) >= len(slot) {
