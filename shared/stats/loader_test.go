@@ -1,0 +1,100 @@
+package stats_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/stats"
+	"github.com/eventfn/eventfn/shared/store"
+	"github.com/eventfn/eventfn/shared/testenv"
+)
+
+// bootStats serves the three functions on the database at url.
+func bootStats(t *testing.T, url string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	cfg := stats.Config{
+		Server:          config.Server{LogLevel: "info", ShutdownTimeout: time.Second},
+		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
+		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
+		MaxRangeDays:    400,
+		QueryTimeout:    30 * time.Second,
+		RollupTimezones: "UTC,Europe/Kyiv",
+	}
+	urls := map[string]string{}
+	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
+		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
+	} {
+		urls[name] = serveFunction(t, name, func(deps serve.Deps) (*serve.Function, error) { return build(ctx, cfg, deps) })
+	}
+	return urls
+}
+
+// TestLoaderMatchesInsertEvents: the bulk rollup.Loader, which the stats
+// benchmark loads with, must give the answers of the consumer's write
+// path (store.InsertEvents and rollup.Apply), on both query paths.
+func TestLoaderMatchesInsertEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	evs := generate(7, 1500)
+
+	applied := testenv.Database(t)
+	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: applied, DatabaseMaxConns: 2})
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, store.Migrate(ctx, pool))
+	s := store.New(pool)
+	for off := 0; off < len(evs); off += 100 {
+		batch := make([]*event.Event, 0, 100)
+		for _, e := range evs[off:min(off+100, len(evs))] {
+			batch = append(batch, e.event())
+		}
+		_, err := s.InsertEvents(ctx, batch)
+		require.NoError(t, err)
+	}
+
+	loaded := testenv.Database(t)
+	lpool, err := store.Open(ctx, config.Postgres{DatabaseURL: loaded, DatabaseMaxConns: 2})
+	require.NoError(t, err)
+	defer lpool.Close()
+	require.NoError(t, store.Migrate(ctx, lpool))
+	tx, err := lpool.Begin(ctx)
+	require.NoError(t, err)
+	loader := rollup.NewLoader(64)
+	var revs []rollup.Event
+	for _, e := range evs {
+		re := rollup.Event{Project: e.project, Source: e.source, ID: e.id, Type: e.typ, Subject: e.subject, Time: e.t}
+		if e.contentType == "application/json" && bytes.HasPrefix(e.data, []byte("{")) {
+			re.Props = e.data
+		}
+		revs = append(revs, re)
+	}
+	require.NoError(t, loader.Add(ctx, tx, revs))
+	require.NoError(t, loader.Finish(ctx, tx))
+	require.NoError(t, tx.Commit(ctx))
+
+	a, b := bootStats(t, applied), bootStats(t, loaded)
+	for _, fn := range functionNames {
+		for _, r := range ranges[:2] {
+			for _, z := range zonesParam {
+				for _, flt := range []string{"", "&prop.plan=pro", "&type=search"} {
+					q := "/?" + r + z + flt
+					x, y := get(t, a[fn]+q, readKey), get(t, b[fn]+q, readKey)
+					require.Equal(t, http.StatusOK, x.status, "%s", x.body)
+					assert.JSONEq(t, string(x.body), string(y.body), "%s %s", fn, q)
+					assert.Equal(t, x.header.Get("X-Stats-Path"), y.header.Get("X-Stats-Path"))
+				}
+			}
+		}
+	}
+}
