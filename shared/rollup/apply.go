@@ -99,8 +99,14 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event) error {
 	if err := writeCols(ctx, tx, chunks); err != nil {
 		return err
 	}
+	known := map[userRef]time.Time{}
+	for k, u := range users {
+		if !u.stored.IsZero() {
+			known[userRef{k.project, u.uid}] = u.stored
+		}
+	}
 	for _, z := range zones {
-		if err := applyCalendar(ctx, tx, z.name, z.loc, items); err != nil {
+		if err := applyCalendar(ctx, tx, z.name, z.loc, items, known); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,12 @@ type calItem struct {
 	t       time.Time
 }
 
+// userRef is a user by dense id.
+type userRef struct {
+	project string
+	uid     uint32
+}
+
 type groupKey struct {
 	project     string
 	uid, typeID uint32
@@ -31,10 +37,11 @@ type groupKey struct {
 // that the new days can touch: the nearest day before the earliest new
 // day, the days between the earliest and latest new day, and the nearest
 // day after the latest. That is enough to tell which days, weeks and
-// months are new for the user and which gaps of rollup_type_prevs change;
-// the user's first day (type 0) gives the retention cohort. Only a late
+// months are new for the user and which gaps of rollup_type_prevs change.
+// The user's first day, for the retention cohort, is the day of their
+// first_seen before this batch (known; absent for a new user). Only a late
 // event that moves a user's cohort reads all of that user's days.
-func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem) error {
+func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, known map[userRef]time.Time) error {
 	d := newDeltas()
 	groups := map[groupKey][]Day{}
 	for _, it := range items {
@@ -70,15 +77,8 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 		var day int32
 		if _, err := pgx.ForEachRow(rows, []any{&i, &tag, &day}, func() error {
 			w := &windows[i-1]
-			switch tag {
-			case "p":
-				w.hasPred = true
-				w.old = append(w.old, Day(day))
-			case "f":
-				w.hasFirst, w.first = true, Day(day)
-			default:
-				w.old = append(w.old, Day(day))
-			}
+			w.hasPred = w.hasPred || tag == "p"
+			w.old = append(w.old, Day(day))
 			return nil
 		}); err != nil {
 			return fmt.Errorf("read active days (%s): %w", tz, err)
@@ -88,6 +88,9 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 	for i, k := range keys {
 		w := &windows[i]
 		slices.Sort(w.old)
+		if first, ok := known[userRef{k.project, k.uid}]; ok && k.typeID == 0 {
+			w.hasFirst, w.first = true, DayOf(first, loc)
+		}
 		fresh, needAll := d.addGroup(k, groups[k], w)
 		if needAll {
 			groups[k] = fresh
@@ -103,8 +106,11 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 }
 
 // windowSQL reads, for each (project, uid, type, lo, hi) numbered i, the
-// nearest active day before lo (tag p), the days in [lo, hi] (i), the
-// nearest after hi (s) and, for type 0, the first active day (f).
+// nearest active day before lo (tag p), the days in [lo, hi] and the
+// nearest after hi (n). For a single day (lo = hi, the common case) one
+// probe returns the day and the next; it may return a day past the
+// nearest one after hi, which is harmless: the window may hold any known
+// days, as long as it holds those.
 const windowSQL = `
 SELECT g.i, w.tag, w.day
 FROM unnest($2::text[], $3::int[], $4::int[], $5::int[], $6::int[]) WITH ORDINALITY AS g(p, uid, type_id, lo, hi, i)
@@ -113,15 +119,13 @@ CROSS JOIN LATERAL (
 	 WHERE d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id AND d.day < g.lo
 	 ORDER BY d.day DESC LIMIT 1)
 	UNION ALL
-	(SELECT 'i', d.day FROM rollup_user_days d
-	 WHERE d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id AND d.day BETWEEN g.lo AND g.hi)
+	(SELECT 'n', d.day FROM rollup_user_days d
+	 WHERE d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id
+	   AND d.day >= g.lo AND d.day <= CASE WHEN g.lo = g.hi THEN 2147483647 ELSE g.hi END
+	 ORDER BY d.day LIMIT CASE WHEN g.lo = g.hi THEN 2 END)
 	UNION ALL
-	(SELECT 's', d.day FROM rollup_user_days d
-	 WHERE d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id AND d.day > g.hi
-	 ORDER BY d.day LIMIT 1)
-	UNION ALL
-	(SELECT 'f', d.day FROM rollup_user_days d
-	 WHERE g.type_id = 0 AND d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = 0
+	(SELECT 'n', d.day FROM rollup_user_days d
+	 WHERE g.lo < g.hi AND d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id AND d.day > g.hi
 	 ORDER BY d.day LIMIT 1)
 ) w`
 
@@ -131,7 +135,7 @@ type window struct {
 	// predecessor when hasPred.
 	old     []Day
 	hasPred bool
-	// first is the user's first known day (type 0 only).
+	// first is the user's first known day (type 0 only), when hasFirst.
 	first    Day
 	hasFirst bool
 }

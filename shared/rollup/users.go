@@ -18,6 +18,9 @@ type userState struct {
 	uid uint32
 	// first is the time of the user's earliest event in the batch.
 	first time.Time
+	// stored is the user's first_seen before the batch; zero for a user
+	// new in it.
+	stored time.Time
 }
 
 // resolveUsers gives every user of the batch an id and locks the users'
@@ -63,13 +66,14 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 		newProjects = append(newProjects, p)
 	}
 	sort.Strings(newProjects)
+	isNew := map[userKey]bool{}
 	for _, project := range newProjects {
-		if err := addUsers(ctx, tx, project, missing[project], users); err != nil {
+		if err := addUsers(ctx, tx, project, missing[project], users, isNew); err != nil {
 			return err
 		}
 	}
 	rows, err = tx.Query(ctx, `
-		SELECT u.project, u.subject, u.uid FROM rollup_users u
+		SELECT u.project, u.subject, u.uid, u.first_seen FROM rollup_users u
 		JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON u.project = k.p AND u.subject = k.s
 		ORDER BY u.project, u.subject
 		FOR UPDATE OF u`, projects, subjects)
@@ -77,9 +81,15 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 		return fmt.Errorf("lock users: %w", err)
 	}
 	var uid int32
+	var firstSeen time.Time
 	n := 0
-	if _, err := pgx.ForEachRow(rows, []any{&p, &s, &uid}, func() error {
-		users[userKey{p, s}].uid = uint32(uid)
+	if _, err := pgx.ForEachRow(rows, []any{&p, &s, &uid, &firstSeen}, func() error {
+		u := users[userKey{p, s}]
+		u.uid = uint32(uid)
+		// A user this call added has no stored first_seen of its own.
+		if !isNew[userKey{p, s}] {
+			u.stored = firstSeen
+		}
 		n++
 		return nil
 	}); err != nil {
@@ -92,8 +102,8 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 }
 
 // addUsers inserts the project's users that are still new once the
-// project's row is locked, with consecutive ids.
-func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string, users map[userKey]*userState) error {
+// project's row is locked, with consecutive ids, and marks them in added.
+func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string, users map[userKey]*userState, added map[userKey]bool) error {
 	firsts := make([]time.Time, len(subjects))
 	for i, s := range subjects {
 		firsts[i] = users[userKey{project, s}].first
@@ -112,12 +122,26 @@ func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string,
 			WHERE project = $1 RETURNING next_uid - (SELECT count(*) FROM missing) AS base
 		)
 		INSERT INTO rollup_users (project, subject, uid, first_seen)
-		SELECT $1, m.s, a.base + row_number() OVER (ORDER BY m.s) - 1, m.t FROM missing m, alloc a`,
+		SELECT $1, m.s, a.base + row_number() OVER (ORDER BY m.s) - 1, m.t FROM missing m, alloc a
+		RETURNING subject`,
 		project, subjects, firsts)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("add users of %s: lock: %w", project, err)
+	}
+	rows, err := br.Query()
+	if err != nil {
 		return fmt.Errorf("add users of %s: %w", project, err)
 	}
-	return nil
+	var s string
+	if _, err := pgx.ForEachRow(rows, []any{&s}, func() error {
+		added[userKey{project, s}] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("add users of %s: %w", project, err)
+	}
+	return br.Close()
 }
 
 // updateFirstSeen moves each user's first_seen back to the batch's

@@ -92,16 +92,7 @@ func bucketList(q bfQuery) []time.Time {
 // propEquals is the contract's rule: data.KEY is the string VALUE, or a
 // number equal to VALUE when VALUE is a JSON number, or the boolean VALUE.
 func propEquals(e genEvent, key, value string) bool {
-	if e.contentType != "application/json" || !bytes.HasPrefix(e.data, []byte("{")) {
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(e.data))
-	dec.UseNumber()
-	var m map[string]any
-	if dec.Decode(&m) != nil {
-		return false
-	}
-	switch x := m[key].(type) {
+	switch x := e.props[key].(type) {
 	case string:
 		return x == value
 	case bool:
@@ -122,6 +113,21 @@ func propEquals(e genEvent, key, value string) bool {
 		return okA && okB && a.Cmp(b) == 0
 	}
 	return false
+}
+
+// decodeProps reads an event's properties: its data when that is a JSON
+// object sent as application/json.
+func decodeProps(e genEvent) map[string]any {
+	if e.contentType != "application/json" || !bytes.HasPrefix(e.data, []byte("{")) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.data))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return nil
+	}
+	return m
 }
 
 // matches applies project, source, props and, when types is not empty,

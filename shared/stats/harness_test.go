@@ -38,6 +38,9 @@ type genEvent struct {
 	t                                 time.Time
 	contentType                       string
 	data                              []byte
+	// props is data decoded once for the brute force (numbers as
+	// json.Number); nil when data is not a JSON object.
+	props map[string]any
 }
 
 func (g genEvent) event() *event.Event {
@@ -125,6 +128,11 @@ func generate(seed uint64, n int) []genEvent {
 		}
 		add(project, dataStart.Add(time.Duration(r.Int64N(int64(dataDays*24*time.Hour)))))
 	}
+	defer func() {
+		for i := range evs {
+			evs[i].props = decodeProps(evs[i])
+		}
+	}()
 	for _, zone := range []string{"Europe/Kyiv", "America/New_York"} {
 		loc, _ := time.LoadLocation(zone)
 		for d := 1; d < dataDays; d++ {
