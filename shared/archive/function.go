@@ -3,14 +3,12 @@ package archive
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -161,8 +159,7 @@ func (f *Function) loop(ctx context.Context) error {
 // later finishes the run), 500 otherwise, and logs the error once, here.
 func (f *Function) failed(err error) handler.Response {
 	f.log.Error("archive run failed", "error", err)
-	var pgErr *pgconn.PgError
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || !errors.As(err, &pgErr) {
+	if store.IsUnavailable(err) {
 		return serve.Error(event.Wrap(event.CodeUnavailable, err, "archive run interrupted; nothing was lost, retry later to finish it"))
 	}
 	return serve.Error(err)

@@ -231,7 +231,7 @@ func (s *Stats) failed(err error) handler.Response {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &pgErr) && pgErr.Code == "57014"):
 		return serve.Error(event.Wrap(event.CodeUnavailable, err,
 			fmt.Sprintf("the query took longer than %s; narrow the range or the filters", s.cfg.QueryTimeout)))
-	case !errors.As(err, &pgErr):
+	case store.IsUnavailable(err):
 		return serve.Error(event.Wrap(event.CodeUnavailable, err, "database unavailable; retry later"))
 	}
 	return serve.Error(err)

@@ -306,3 +306,21 @@ func sqlState(err error) string {
 	}
 	return ""
 }
+
+// IsUnavailable reports whether err means PostgreSQL could not be reached
+// or did not answer in time — a passing failure worth a 503 and a retry —
+// rather than an answer from the server: no server error at all (a
+// connection failure), a deadline or cancellation, a statement timeout
+// (57014), a server shutting down (57P01–57P03) or a connection exception
+// (class 08).
+func IsUnavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true
+	}
+	c := pgErr.Code
+	return c == "57014" || c == "57P01" || c == "57P02" || c == "57P03" || c[:2] == "08"
+}

@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,4 +106,13 @@ func TestInsertEventsKeepsNonJSONDataAsBytes(t *testing.T) {
 	assert.Equal(t, "hello", string(data))
 	assert.False(t, hasProps)
 	assert.Equal(t, "00-abc", ext)
+}
+
+func TestIsUnavailable(t *testing.T) {
+	assert.True(t, store.IsUnavailable(context.DeadlineExceeded))
+	assert.True(t, store.IsUnavailable(errors.New("dial tcp: connection refused")))
+	assert.True(t, store.IsUnavailable(&pgconn.PgError{Code: "57P01"}), "admin shutdown")
+	assert.True(t, store.IsUnavailable(&pgconn.PgError{Code: "08006"}), "connection failure")
+	assert.False(t, store.IsUnavailable(&pgconn.PgError{Code: "22P02"}), "a data error is an answer")
+	assert.False(t, store.IsUnavailable(&pgconn.PgError{Code: "42P01"}), "a missing table is an answer")
 }
