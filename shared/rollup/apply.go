@@ -26,19 +26,23 @@ type Event struct {
 // calendar rollups of every registered zone. Called with each event once
 // (the caller inserts only new identities), it counts each event once.
 //
+// memo (nil: none) spares the work that facts already stored make
+// needless; the caller passes the returned Learned to memo.Learn once tx
+// committed, and drops it otherwise.
+//
 // Locks, after the caller's identity rows, are always taken in this
 // order: the zone list (shared), new names and property values (sorted),
 // projects gaining users (sorted), users (sorted), then the counters, zone
 // by zone and table by table in key order. Concurrent Apply calls
 // therefore wait for each other but never deadlock. An error leaves the
 // transaction to be rolled back.
-func Apply(ctx context.Context, tx pgx.Tx, evs []Event) error {
+func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, error) {
 	if len(evs) == 0 {
-		return nil
+		return nil, nil
 	}
 	zones, err := lockZones(ctx, tx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	names := map[nameKey]uint32{}
@@ -61,21 +65,33 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event) error {
 			}
 		}
 	}
-	if err := resolveNames(ctx, tx, names); err != nil {
-		return err
-	}
 	propIDs := map[propKey]int64{}
-	if len(vals) > 0 {
-		if err := resolveProps(ctx, tx, vals, propIDs); err != nil {
-			return err
+	memo.recall(names, vals, propIDs, users)
+	if missing := unresolved(names); len(missing) > 0 {
+		if err := resolveNames(ctx, tx, missing); err != nil {
+			return nil, err
+		}
+		for k, id := range missing {
+			names[k] = id
 		}
 	}
-	if len(users) > 0 {
-		if err := resolveUsers(ctx, tx, users); err != nil {
-			return err
+	if missing := missingProps(vals, propIDs); len(missing) > 0 {
+		if err := resolveProps(ctx, tx, missing, propIDs); err != nil {
+			return nil, err
 		}
 	}
-
+	quiet := memo.markQuiet(zones, evs, names, users)
+	loud := map[userKey]*userState{}
+	for k, u := range users {
+		if !u.quiet {
+			loud[k] = u
+		}
+	}
+	if len(loud) > 0 {
+		if err := resolveUsers(ctx, tx, loud); err != nil {
+			return nil, err
+		}
+	}
 	chunks := map[chunkKey][]colEvent{}
 	items := make([]calItem, len(evs))
 	for i, e := range evs {
@@ -94,24 +110,76 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event) error {
 		}
 		k := chunkKey{e.Project, day}
 		chunks[k] = append(chunks[k], ce)
-		items[i] = calItem{project: e.Project, uid: uid, typeID: typeID, t: e.Time}
+		items[i] = calItem{project: e.Project, uid: uid, typeID: typeID, t: e.Time, quiet: quiet[i]}
 	}
 	if err := writeCols(ctx, tx, chunks); err != nil {
-		return err
+		return nil, err
+	}
+	// The users are locked already; the counters below are rows every
+	// batch touches, locked from their write until the commit, so they
+	// come last.
+	if len(loud) > 0 {
+		if err := updateFirstSeen(ctx, tx, loud); err != nil {
+			return nil, err
+		}
 	}
 	known := map[userRef]time.Time{}
-	for k, u := range users {
+	for k, u := range loud {
 		if !u.stored.IsZero() {
 			known[userRef{k.project, u.uid}] = u.stored
 		}
 	}
 	for _, z := range zones {
 		if err := applyCalendar(ctx, tx, z.name, z.loc, items, known); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if len(users) > 0 {
-		return updateFirstSeen(ctx, tx, users)
+	return learned(zones, names, propIDs, loud, items), nil
+}
+
+// unresolved returns the names whose id is not known yet.
+func unresolved(names map[nameKey]uint32) map[nameKey]uint32 {
+	out := map[nameKey]uint32{}
+	for k, id := range names {
+		if id == 0 {
+			out[k] = 0
+		}
 	}
-	return nil
+	return out
+}
+
+// missingProps returns the property values whose id is not known yet.
+func missingProps(vals map[propKey]PropValue, ids map[propKey]int64) map[propKey]PropValue {
+	out := map[propKey]PropValue{}
+	for k, v := range vals {
+		if _, ok := ids[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// learned gathers what the transaction stored: every id it used, and the
+// users it locked with the activities their events hold in each zone.
+func learned(zones []zone, names map[nameKey]uint32, propIDs map[propKey]int64, loud map[userKey]*userState, items []calItem) *Learned {
+	l := &Learned{names: names, props: propIDs, users: map[userKey]memoUser{}, facts: map[string][]activityKey{}}
+	for k, u := range loud {
+		first := u.first
+		if !u.stored.IsZero() && u.stored.Before(first) {
+			first = u.stored
+		}
+		l.users[k] = memoUser{uid: u.uid, first: first}
+	}
+	for _, z := range zones {
+		var acts []activityKey
+		for _, it := range items {
+			if it.uid == 0 || it.quiet {
+				continue
+			}
+			day := DayOf(it.t, z.loc)
+			acts = append(acts, activityKey{it.project, it.uid, it.typeID, day})
+		}
+		l.facts[z.name] = acts
+	}
+	return l
 }

@@ -15,6 +15,9 @@ type calItem struct {
 	uid     uint32 // 0: anonymous
 	typeID  uint32
 	t       time.Time
+	// quiet items only count as events: their user's activities on their
+	// day are stored already (Memo.markQuiet).
+	quiet bool
 }
 
 // userRef is a user by dense id.
@@ -47,7 +50,7 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 	for _, it := range items {
 		day := DayOf(it.t, loc)
 		d.typeDays[typeDayKey{it.project, day, it.typeID}]++
-		if it.uid == 0 {
+		if it.uid == 0 || it.quiet {
 			continue
 		}
 		for _, typeID := range []uint32{it.typeID, 0} {

@@ -37,6 +37,11 @@ func migrated(t *testing.T) (*pgxpool.Pool, *store.Store) {
 // genEvents returns n events of two projects over 70 days around the
 // 2026 autumn DST changes, a tenth of them anonymous, with properties.
 func genEvents(seed uint64, n int) []*event.Event {
+	return genEventsOf(seed, n, 120, 5, 70)
+}
+
+// genEventsOf is genEvents with users, types and days of its own.
+func genEventsOf(seed uint64, n, users, types, days int) []*event.Event {
 	r := rand.New(rand.NewPCG(seed, 7))
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	evs := make([]*event.Event, n)
@@ -44,11 +49,11 @@ func genEvents(seed uint64, n int) []*event.Event {
 		ce := cloudevents.New()
 		ce.SetID(fmt.Sprintf("e%d", i))
 		ce.SetSource(fmt.Sprintf("src%d", r.IntN(3)))
-		ce.SetType(fmt.Sprintf("type%d", r.IntN(5)))
+		ce.SetType(fmt.Sprintf("type%d", r.IntN(types)))
 		if r.IntN(10) > 0 {
-			ce.SetSubject(fmt.Sprintf("user%d", r.IntN(120)))
+			ce.SetSubject(fmt.Sprintf("user%d", r.IntN(users)))
 		}
-		ce.SetTime(start.Add(time.Duration(r.Int64N(int64(70 * 24 * time.Hour)))).Truncate(time.Second))
+		ce.SetTime(start.Add(time.Duration(r.Int64N(int64(days) * int64(24*time.Hour)))).Truncate(time.Second))
 		props, _ := json.Marshal(map[string]any{"plan": []string{"free", "pro"}[r.IntN(2)], "n": r.IntN(4)})
 		_ = ce.SetData(cloudevents.ApplicationJSON, props)
 		project := "shop"
@@ -174,6 +179,53 @@ func TestApplyMatchesRebuild(t *testing.T) {
 	for _, tz := range zones {
 		incremental := calendar(t, pool, tz)
 		require.NotEmpty(t, incremental["rollup_retention"])
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		require.NoError(t, rollup.Rebuild(ctx, tx, tz))
+		rebuilt := calendar(t, tx, tz)
+		require.NoError(t, tx.Rollback(ctx))
+		for table := range rebuilt {
+			assert.Equal(t, rebuilt[table], incremental[table], "%s in %s", table, tz)
+		}
+	}
+}
+
+// TestApplyWithMemosMatchesRebuild stores events that mostly repeat a
+// user's activity of a day, as steady traffic does, through two stores at
+// once (two replicas, each remembering what it committed), adding a zone
+// half way. Whatever each replica's memory spares, the rollups of every
+// zone must equal the ones rebuilt from scratch.
+func TestApplyWithMemosMatchesRebuild(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, a := migrated(t)
+	b := store.New(pool)
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC", "Europe/Kyiv"}))
+	// 40 users, 3 types, 12 days: most events repeat a stored activity.
+	evs := genEventsOf(4, 6000, 40, 3, 12)
+	r := rand.New(rand.NewPCG(5, 5))
+	r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	stores := []*store.Store{a, b}
+	for half, part := range [][]*event.Event{evs[:3000], evs[3000:]} {
+		if half == 1 {
+			require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"America/New_York"}))
+		}
+		var wg sync.WaitGroup
+		for w, s := range stores {
+			wg.Go(func() {
+				for off := w * 100; off < len(part); off += 200 {
+					_, err := s.InsertEvents(ctx, part[off:min(off+100, len(part))])
+					assert.NoError(t, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	var stored int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&stored))
+	require.Equal(t, len(evs), stored)
+	for _, tz := range zones {
+		incremental := calendar(t, pool, tz)
 		tx, err := pool.Begin(ctx)
 		require.NoError(t, err)
 		require.NoError(t, rollup.Rebuild(ctx, tx, tz))

@@ -21,6 +21,13 @@ type userState struct {
 	// stored is the user's first_seen before the batch; zero for a user
 	// new in it.
 	stored time.Time
+	// inMemo tells that a Memo knew the user, with memoFirst at or after
+	// its first_seen.
+	inMemo    bool
+	memoFirst time.Time
+	// quiet users change nothing of their own in this batch
+	// (Memo.markQuiet): they are neither locked nor updated.
+	quiet bool
 }
 
 // resolveUsers gives every user of the batch an id and locks the users'

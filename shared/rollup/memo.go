@@ -1,0 +1,198 @@
+package rollup
+
+import (
+	"sync"
+	"time"
+)
+
+// Memo remembers, for one database, facts that committed transactions
+// stored and that can never change afterwards: the ids of types, sources,
+// property values and users, an upper bound of each user's first_seen
+// (first_seen only ever moves back), and which (user, type, local day)
+// activities each zone's rollup_user_days holds (rows are never removed;
+// the row of any type on that day is always there too).
+//
+// Apply uses it to leave alone what an event cannot change: an event of a
+// user whose activity on that day and type is already stored in every
+// zone, and no earlier than the user's known first event, adds only to the
+// event counts and the columns, so it needs no user lock, no read of active
+// days and no calendar write. In steady traffic most events are such
+// repeats. A fact is learned only after the transaction that stored it
+// committed (Learn), so a rolled-back batch teaches nothing.
+//
+// A Memo belongs to one database: share it between the transactions of one
+// pool, never across databases. Each table is bounded (two generations of
+// memoGeneration entries); forgetting only costs the work the Memo saves.
+// Safe for concurrent use.
+type Memo struct {
+	mu    sync.Mutex
+	names generations[nameKey, uint32]
+	props generations[propKey, int64]
+	users generations[userKey, memoUser]
+	// facts holds activities per zone name.
+	facts map[string]*generations[activityKey, struct{}]
+}
+
+// memoGeneration bounds each of a Memo's tables: at most two generations
+// of this many entries, some tens of MB when every table is full.
+const memoGeneration = 1 << 17
+
+// memoUser is what a Memo knows of one user.
+type memoUser struct {
+	uid uint32
+	// first is at or after the user's first_seen.
+	first time.Time
+}
+
+// activityKey is one user's activity of one type on one local day.
+type activityKey struct {
+	project     string
+	uid, typeID uint32
+	day         Day
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo {
+	return &Memo{facts: map[string]*generations[activityKey, struct{}]{}}
+}
+
+// Learned is what one Apply call stored, for Memo.Learn once its
+// transaction committed.
+type Learned struct {
+	names map[nameKey]uint32
+	props map[propKey]int64
+	users map[userKey]memoUser
+	facts map[string][]activityKey
+}
+
+// Learn records what a committed Apply stored. A nil Memo or Learned does
+// nothing.
+func (m *Memo) Learn(l *Learned) {
+	if m == nil || l == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, id := range l.names {
+		m.names.put(k, id)
+	}
+	for k, id := range l.props {
+		m.props.put(k, id)
+	}
+	for k, u := range l.users {
+		if old, ok := m.users.get(k); ok && old.first.Before(u.first) {
+			u.first = old.first
+		}
+		m.users.put(k, u)
+	}
+	for tz, acts := range l.facts {
+		g := m.facts[tz]
+		if g == nil {
+			g = &generations[activityKey, struct{}]{}
+			m.facts[tz] = g
+		}
+		for _, a := range acts {
+			g.put(a, struct{}{})
+		}
+	}
+}
+
+// generations is a map bounded by forgetting its older half: entries go
+// into cur, and when cur is full it becomes old and the previous old is
+// dropped.
+type generations[K comparable, V any] struct {
+	cur, old map[K]V
+	// limit is the size of a generation; 0 means memoGeneration.
+	limit int
+}
+
+func (g *generations[K, V]) get(k K) (V, bool) {
+	if v, ok := g.cur[k]; ok {
+		return v, true
+	}
+	v, ok := g.old[k]
+	return v, ok
+}
+
+func (g *generations[K, V]) put(k K, v V) {
+	if g.cur == nil {
+		g.cur = map[K]V{}
+	}
+	limit := g.limit
+	if limit == 0 {
+		limit = memoGeneration
+	}
+	if _, ok := g.cur[k]; !ok && len(g.cur) >= limit {
+		g.old, g.cur = g.cur, map[K]V{}
+	}
+	g.cur[k] = v
+}
+
+// recall fills in the ids the Memo knows: of names (left 0 when unknown),
+// of property values (absent when unknown) and of users, with each
+// user's known first event.
+func (m *Memo) recall(names map[nameKey]uint32, vals map[propKey]PropValue, propIDs map[propKey]int64, users map[userKey]*userState) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range names {
+		if id, ok := m.names.get(k); ok {
+			names[k] = id
+		}
+	}
+	for k := range vals {
+		if id, ok := m.props.get(k); ok {
+			propIDs[k] = id
+		}
+	}
+	for k, u := range users {
+		if mu, ok := m.users.get(k); ok {
+			u.uid, u.memoFirst, u.inMemo = mu.uid, mu.first, true
+		}
+	}
+}
+
+// markQuiet returns which events change nothing of their user's own in
+// the calendar rollups: events of users the Memo knows whose (type, day)
+// activity is stored in every zone. It marks quiet
+// the users with only such events and none before their known first one:
+// they need no lock and no first_seen update. names must hold every type
+// id.
+func (m *Memo) markQuiet(zones []zone, evs []Event, names map[nameKey]uint32, users map[userKey]*userState) []bool {
+	quiet := make([]bool, len(evs))
+	if m == nil {
+		return quiet
+	}
+	for _, u := range users {
+		u.quiet = u.inMemo && !u.first.Before(u.memoFirst)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, e := range evs {
+		if e.Subject == "" {
+			continue
+		}
+		u := users[userKey{e.Project, e.Subject}]
+		quiet[i] = u.inMemo && m.stored(zones, e.Project, u.uid, names[nameKey{e.Project, NameType, e.Type}], e.Time)
+		u.quiet = u.quiet && quiet[i]
+	}
+	return quiet
+}
+
+// stored reports whether every zone holds the user's activity of the type
+// on the day of t, and so (Apply writes both) of any type. m.mu is held.
+func (m *Memo) stored(zones []zone, project string, uid, typeID uint32, t time.Time) bool {
+	for _, z := range zones {
+		facts := m.facts[z.name]
+		if facts == nil {
+			return false
+		}
+		day := DayOf(t, z.loc)
+		if _, ok := facts.get(activityKey{project, uid, typeID, day}); !ok {
+			return false
+		}
+	}
+	return true
+}
