@@ -3,9 +3,9 @@
 -- Identity: a partitioned table cannot carry a unique index without its
 -- partition column, and the same event may be re-sent with a different time.
 -- event_ids is a plain table keyed by (project, source, id) alone; the
--- consumer inserts there first (ON CONFLICT DO NOTHING) in the same
--- transaction as the event row, and only identities that were really new get
--- an events row. event_ids is never archived, so identity holds forever.
+-- consumer inserts the new identities there first, in the same transaction
+-- as the event rows, and only identities that were really new get an events
+-- row (the primary key refuses one stored concurrently). event_ids is never archived, so identity holds forever.
 
 CREATE TABLE IF NOT EXISTS event_ids (
     project text        NOT NULL,

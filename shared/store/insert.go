@@ -31,6 +31,9 @@ var eventColumns = []string{
 type Store struct {
 	pool *pgxpool.Pool
 
+	// memo spares rollup work that stored facts make needless.
+	memo *rollup.Memo
+
 	mu sync.Mutex
 	// partitions caches the UTC days whose partition is known to exist, so
 	// the hot path does not ask PostgreSQL for every batch.
@@ -39,7 +42,7 @@ type Store struct {
 
 // New returns a Store on pool. The schema must be migrated (Migrate).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, partitions: map[time.Time]bool{}}
+	return &Store{pool: pool, memo: rollup.NewMemo(), partitions: map[time.Time]bool{}}
 }
 
 // Pool returns the connection pool.
@@ -55,10 +58,9 @@ type InsertResult struct {
 }
 
 // InsertEvents stores evs at most once each by identity (project, source,
-// id), in one transaction: identities first into event_ids (ON CONFLICT DO
-// NOTHING, in sorted order so that concurrent batches never deadlock), then
-// only the events whose identity was new into events, then the same events
-// into the rollups. Re-inserting an event, with any time, changes nothing.
+// id), in one transaction: the identities not in event_ids yet go there
+// first (in sorted order, so that concurrent batches never deadlock), then
+// only those events into events, then the same events into the rollups. Re-inserting an event, with any time, changes nothing.
 // When it returns an error nothing was stored; IsPermanent tells whether
 // retrying the same events can ever succeed.
 func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertResult, error) {
@@ -75,15 +77,20 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 		if err := s.ensurePartitions(ctx, rows); err != nil {
 			return res, err
 		}
-		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			return insertTx(ctx, tx, rows, res.New)
+		var learned *rollup.Learned
+		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+			learned, err = insertTx(ctx, tx, rows, res.New, s.memo)
+			return err
 		})
 		if lastErr == nil {
+			s.memo.Learn(learned)
 			break
 		}
 		clear(res.New)
 		switch sqlState(lastErr) {
-		case "40P01", "40001":
+		case "40P01", "40001", "23505":
+			// 23505: a concurrent batch stored one of these identities
+			// after our read of event_ids; the next attempt sees it.
 			continue
 		case "23514": // no partition for a row: the cache is stale (archived, dropped)
 			s.mu.Lock()
@@ -148,7 +155,9 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool) error {
+// insertTx writes rows in tx and returns what the rollups learned, for the
+// memo once tx committed.
+func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *rollup.Memo) (*rollup.Learned, error) {
 	// The first occurrence of an identity in the batch is the candidate;
 	// sorted so every transaction takes identity locks in the same order.
 	first := map[[3]string]int{}
@@ -178,22 +187,38 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool) error {
 		projects[j], sources[j], ids[j], times[j] = rows[i].project, rows[i].source, rows[i].id, rows[i].time
 	}
 	got, err := tx.Query(ctx, `
-		INSERT INTO event_ids (project, source, id, time)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-		ON CONFLICT DO NOTHING
-		RETURNING project, source, id`, projects, sources, ids, times)
+		SELECT e.project, e.source, e.id FROM event_ids e
+		JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(p, s, i) ON e.project = u.p AND e.source = u.s AND e.id = u.i`, projects, sources, ids)
 	if err != nil {
-		return fmt.Errorf("insert identities: %w", err)
+		return nil, fmt.Errorf("read identities: %w", err)
 	}
+	old := map[[3]string]bool{}
 	var k [3]string
 	_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
-		isNew[first[k]] = true
+		old[k] = true
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("insert identities: %w", err)
+		return nil, fmt.Errorf("read identities: %w", err)
 	}
-
+	idRows := make([][]any, 0, len(order))
+	for j, i := range order {
+		k := [3]string{projects[j], sources[j], ids[j]}
+		if !old[k] {
+			isNew[i] = true
+			idRows = append(idRows, []any{projects[j], sources[j], ids[j], times[j]})
+		}
+	}
+	if len(idRows) == 0 {
+		return nil, nil
+	}
+	// COPY, in key order, costs less than INSERT … ON CONFLICT. An
+	// identity that a concurrent batch stores meanwhile makes it fail with
+	// 23505 (after waiting for that batch to commit), and InsertEvents
+	// tries again, then reading it as stored.
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(idRows)); err != nil {
+		return nil, fmt.Errorf("copy identities: %w", err)
+	}
 	copyRows := make([][]any, 0, len(order))
 	fresh := make([]rollup.Event, 0, len(order))
 	for i, r := range rows {
@@ -214,15 +239,16 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool) error {
 		})
 	}
 	if len(copyRows) == 0 {
-		return nil
+		return nil, nil
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(copyRows)); err != nil {
-		return fmt.Errorf("copy events: %w", err)
+		return nil, fmt.Errorf("copy events: %w", err)
 	}
-	if err := rollup.Apply(ctx, tx, fresh); err != nil {
-		return fmt.Errorf("rollups: %w", err)
+	learned, err := rollup.Apply(ctx, tx, fresh, memo)
+	if err != nil {
+		return nil, fmt.Errorf("rollups: %w", err)
 	}
-	return nil
+	return learned, nil
 }
 
 // jsonbOrNil passes props as text so COPY's jsonb input parses it; nil
@@ -288,7 +314,8 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 
 // IsPermanent reports whether err can never succeed on retry with the same
 // events: a data exception or integrity violation from PostgreSQL (SQLSTATE
-// classes 22 and 23), or an event that cannot be encoded. Connection
+// classes 22 and 23, but for a missing partition and an identity stored by
+// a concurrent batch), or an event that cannot be encoded. Connection
 // failures, timeouts and lost races are not permanent.
 func IsPermanent(err error) bool {
 	var pe *PermanentError
@@ -296,7 +323,7 @@ func IsPermanent(err error) bool {
 		return true
 	}
 	state := sqlState(err)
-	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23514"))
+	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23514" && state != "23505"))
 }
 
 func sqlState(err error) string {
