@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -43,23 +44,59 @@ func benchEvents(b *testing.B) int {
 // beforehand) and, for consume, a fresh durable consumer on one stream
 // holding the events. The machine's PostgreSQL and NATS share its cores
 // with the benchmark.
+//
+// Two workloads: scattered, where nearly every event is a user's first of
+// its type that day (the rollups' worst case), and steady, a week of
+// traffic in time order where active users send many events a day.
 func BenchmarkConsume(b *testing.B) {
-	ctx := context.Background()
 	n := benchEvents(b)
-	unique, _ := workload(n)
+	scattered, _ := workload(n)
+	b.Run("workload=scattered", func(b *testing.B) { benchConsume(b, scattered) })
+	b.Run("workload=steady", func(b *testing.B) { benchConsume(b, steadyWorkload(n)) })
+}
+
+// steadyWorkload returns n events of three projects over the 7 days before
+// the workload's base time, in time order, as steady traffic arrives:
+// each day about 300 users per project are active (out of 5000, changing
+// from day to day), sending about 16 events each of 8 types, a few types
+// far more often than the others.
+func steadyWorkload(n int) []*event.Event {
+	r := rand.New(rand.NewPCG(11, 13))
+	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	if now := time.Now().UTC(); base.After(now) {
+		base = now.Truncate(24 * time.Hour)
+	}
+	start := base.AddDate(0, 0, -7)
+	step := 7 * 24 * time.Hour / time.Duration(n)
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		at := start.Add(time.Duration(i) * step).Truncate(time.Millisecond)
+		day := i * 7 / n
+		user := (day*997 + r.IntN(300)) % 5000
+		typ := int(8 * r.Float64() * r.Float64())
+		evs[i] = newEvent(fmt.Sprintf("p%d", i%3), fmt.Sprintf("s-%d", i), fmt.Sprintf("type_%d", typ),
+			fmt.Sprintf("user-%d", user), at)
+		evs[i].ReceivedAt = at
+	}
+	return evs
+}
+
+func benchConsume(b *testing.B, unique []*event.Event) {
+	ctx := context.Background()
+	n := len(unique)
 	h := newHarness(b, testenv.NATSURL(), func(c *Config) {
 		c.MaxEvents, c.MaxSeconds = n, 600
 		c.AckWait = 30 * time.Second
 		c.Postgres.DatabaseMaxConns = 2
 	})
 	h.publish(b, unique...)
-	s := store.New(h.pool)
 	days := map[time.Time]bool{}
 	for _, ev := range unique {
 		days[ev.CE.Time().UTC().Truncate(24*time.Hour)] = true
 	}
+	parts := store.New(h.pool)
 	for day := range days {
-		if err := s.EnsurePartition(ctx, day); err != nil {
+		if err := parts.EnsurePartition(ctx, day); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -99,7 +136,13 @@ func BenchmarkConsume(b *testing.B) {
 		b.ReportMetric(100*rate/copyRate, "%copy")
 	})
 	b.Run("insert_events", func(b *testing.B) {
+		var s *store.Store
 		rate := baseline(b, h.pool, n, func(off, end int) error {
+			if off == 0 {
+				// A store of its own per pass: what it remembers belongs
+				// to the tables it wrote, which each pass empties.
+				s = store.New(h.pool)
+			}
 			_, err := s.InsertEvents(ctx, unique[off:end])
 			return err
 		})
