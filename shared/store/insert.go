@@ -73,13 +73,16 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 		return res, err
 	}
 	var lastErr error
+	// raced: a concurrent batch stored one of these identities while this
+	// one copied; the next attempts insert identities with ON CONFLICT.
+	raced := false
 	for attempt := 0; attempt < maxTxAttempts; attempt++ {
 		if err := s.ensurePartitions(ctx, rows); err != nil {
 			return res, err
 		}
 		var learned *rollup.Learned
 		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
-			learned, err = insertTx(ctx, tx, rows, res.New, s.memo)
+			learned, err = insertTx(ctx, tx, rows, res.New, s.memo, raced)
 			return err
 		})
 		if lastErr == nil {
@@ -88,9 +91,10 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 		}
 		clear(res.New)
 		switch sqlState(lastErr) {
-		case "40P01", "40001", "23505":
-			// 23505: a concurrent batch stored one of these identities
-			// after our read of event_ids; the next attempt sees it.
+		case "40P01", "40001":
+			continue
+		case "23505":
+			raced = true
 			continue
 		case "23514": // no partition for a row: the cache is stale (archived, dropped)
 			s.mu.Lock()
@@ -157,7 +161,7 @@ func nonEmpty(s string) *string {
 
 // insertTx writes rows in tx and returns what the rollups learned, for the
 // memo once tx committed.
-func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *rollup.Memo) (*rollup.Learned, error) {
+func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *rollup.Memo, raced bool) (*rollup.Learned, error) {
 	// The first occurrence of an identity in the batch is the candidate;
 	// sorted so every transaction takes identity locks in the same order.
 	first := map[[3]string]int{}
@@ -186,38 +190,8 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *ro
 	for j, i := range order {
 		projects[j], sources[j], ids[j], times[j] = rows[i].project, rows[i].source, rows[i].id, rows[i].time
 	}
-	got, err := tx.Query(ctx, `
-		SELECT e.project, e.source, e.id FROM event_ids e
-		JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(p, s, i) ON e.project = u.p AND e.source = u.s AND e.id = u.i`, projects, sources, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read identities: %w", err)
-	}
-	old := map[[3]string]bool{}
-	var k [3]string
-	_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
-		old[k] = true
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read identities: %w", err)
-	}
-	idRows := make([][]any, 0, len(order))
-	for j, i := range order {
-		k := [3]string{projects[j], sources[j], ids[j]}
-		if !old[k] {
-			isNew[i] = true
-			idRows = append(idRows, []any{projects[j], sources[j], ids[j], times[j]})
-		}
-	}
-	if len(idRows) == 0 {
-		return nil, nil
-	}
-	// COPY, in key order, costs less than INSERT … ON CONFLICT. An
-	// identity that a concurrent batch stores meanwhile makes it fail with
-	// 23505 (after waiting for that batch to commit), and InsertEvents
-	// tries again, then reading it as stored.
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(idRows)); err != nil {
-		return nil, fmt.Errorf("copy identities: %w", err)
+	if err := insertIdentities(ctx, tx, first, projects, sources, ids, times, isNew, raced); err != nil {
+		return nil, err
 	}
 	copyRows := make([][]any, 0, len(order))
 	fresh := make([]rollup.Event, 0, len(order))
@@ -249,6 +223,64 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *ro
 		return nil, fmt.Errorf("rollups: %w", err)
 	}
 	return learned, nil
+}
+
+// insertIdentities stores the identities (sorted; first maps each to its
+// row) that event_ids lacks and marks their rows in isNew. It reads
+// which are stored and copies the others: COPY costs far less than INSERT
+// … ON CONFLICT. An identity that a concurrent batch stores meanwhile
+// makes the COPY fail with 23505 (once that batch committed); with raced
+// set, after such a failure, it inserts with ON CONFLICT DO NOTHING
+// instead, which waits for such batches and skips what they stored.
+func insertIdentities(ctx context.Context, tx pgx.Tx, first map[[3]string]int, projects, sources, ids []string, times []time.Time, isNew []bool, raced bool) error {
+	if raced {
+		got, err := tx.Query(ctx, `
+			INSERT INTO event_ids (project, source, id, time)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+			ON CONFLICT DO NOTHING
+			RETURNING project, source, id`, projects, sources, ids, times)
+		if err != nil {
+			return fmt.Errorf("insert identities: %w", err)
+		}
+		var k [3]string
+		_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
+			isNew[first[k]] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("insert identities: %w", err)
+		}
+		return nil
+	}
+	got, err := tx.Query(ctx, `
+		SELECT e.project, e.source, e.id FROM event_ids e
+		JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(p, s, i) ON e.project = u.p AND e.source = u.s AND e.id = u.i`, projects, sources, ids)
+	if err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	stored := map[[3]string]bool{}
+	var k [3]string
+	_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
+		stored[k] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	copyRows := make([][]any, 0, len(ids))
+	for j := range ids {
+		if k := [3]string{projects[j], sources[j], ids[j]}; !stored[k] {
+			isNew[first[k]] = true
+			copyRows = append(copyRows, []any{projects[j], sources[j], ids[j], times[j]})
+		}
+	}
+	if len(copyRows) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(copyRows)); err != nil {
+		return fmt.Errorf("copy identities: %w", err)
+	}
+	return nil
 }
 
 // jsonbOrNil passes props as text so COPY's jsonb input parses it; nil

@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +87,53 @@ func TestInsertEventsStoresEachIdentityOnce(t *testing.T) {
 	require.NoError(t, s.Pool().QueryRow(ctx,
 		"SELECT count(*) FROM events WHERE id='c' AND time < now() - interval '59 days'").Scan(&late))
 	assert.Equal(t, 1, late, "a 60-day-old event lands in an on-demand partition")
+}
+
+// TestConcurrentBatchesSharingIdentitiesStoreEachOnce races batches that
+// overlap in identities, as replicas do with a redelivered message: a
+// batch that finds an identity stored by another meanwhile is retried,
+// and every identity ends stored once, counted inserted by exactly one
+// batch, its event once in the rollups' columns.
+func TestConcurrentBatchesSharingIdentitiesStoreEachOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := migratedStore(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	const distinct, workers, rounds = 400, 6, 4
+	evs := make([]*event.Event, distinct)
+	for i := range evs {
+		evs[i] = newEvent(t, "p", fmt.Sprintf("e%03d", i), now.Add(-time.Duration(i)*time.Minute), "")
+	}
+	var inserted atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for range rounds {
+				// Half of the identities, in an order of this worker's.
+				batch := make([]*event.Event, 0, distinct/2)
+				for _, i := range r.Perm(distinct)[:distinct/2] {
+					batch = append(batch, evs[i])
+				}
+				res, err := s.InsertEvents(ctx, batch)
+				if !assert.NoError(t, err) {
+					return
+				}
+				inserted.Add(int64(res.Inserted))
+			}
+		})
+	}
+	wg.Wait()
+	var ids, elements int
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT count(*) FROM event_ids").Scan(&ids))
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT coalesce(sum(n), 0) FROM rollup_cols WHERE kind = 't'").Scan(&elements))
+	var inEvents int
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT count(DISTINCT id) FROM events").Scan(&inEvents))
+	assert.Equal(t, countEvents(t, s.Pool()), inEvents, "no identity twice in events")
+	assert.EqualValues(t, inEvents, inserted.Load(), "each stored event counted inserted once")
+	assert.Equal(t, inEvents, ids)
+	assert.Equal(t, inEvents, elements, "each stored event once in the columns")
+	assert.Greater(t, inEvents, distinct/2)
 }
 
 func TestInsertEventsKeepsNonJSONDataAsBytes(t *testing.T) {
