@@ -73,16 +73,17 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 		return res, err
 	}
 	var lastErr error
-	// raced: a concurrent batch stored one of these identities while this
-	// one copied; the next attempts insert identities with ON CONFLICT.
-	raced := false
+	// Identities are copied, which fails if any of them is stored: rare,
+	// as ingest and the stream drop most re-sends. After such a failure
+	// the batch inserts them with ON CONFLICT instead.
+	copyIDs := true
 	for attempt := 0; attempt < maxTxAttempts; attempt++ {
 		if err := s.ensurePartitions(ctx, rows); err != nil {
 			return res, err
 		}
 		var learned *rollup.Learned
 		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
-			learned, err = insertTx(ctx, tx, rows, res.New, s.memo, raced)
+			learned, err = insertTx(ctx, tx, rows, res.New, s.memo, copyIDs)
 			return err
 		})
 		if lastErr == nil {
@@ -94,7 +95,7 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 		case "40P01", "40001":
 			continue
 		case "23505":
-			raced = true
+			copyIDs = false
 			continue
 		case "23514": // no partition for a row: the cache is stale (archived, dropped)
 			s.mu.Lock()
@@ -161,7 +162,7 @@ func nonEmpty(s string) *string {
 
 // insertTx writes rows in tx and returns what the rollups learned, for the
 // memo once tx committed.
-func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *rollup.Memo, raced bool) (*rollup.Learned, error) {
+func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *rollup.Memo, copyIDs bool) (*rollup.Learned, error) {
 	// The first occurrence of an identity in the batch is the candidate;
 	// sorted so every transaction takes identity locks in the same order.
 	first := map[[3]string]int{}
@@ -190,7 +191,7 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *ro
 	for j, i := range order {
 		projects[j], sources[j], ids[j], times[j] = rows[i].project, rows[i].source, rows[i].id, rows[i].time
 	}
-	if err := insertIdentities(ctx, tx, first, projects, sources, ids, times, isNew, raced); err != nil {
+	if err := insertIdentities(ctx, tx, first, projects, sources, ids, times, isNew, copyIDs); err != nil {
 		return nil, err
 	}
 	copyRows := make([][]any, 0, len(order))
@@ -226,59 +227,39 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *ro
 }
 
 // insertIdentities stores the identities (sorted; first maps each to its
-// row) that event_ids lacks and marks their rows in isNew. It reads
-// which are stored and copies the others: COPY costs far less than INSERT
-// … ON CONFLICT. An identity that a concurrent batch stores meanwhile
-// makes the COPY fail with 23505 (once that batch committed); with raced
-// set, after such a failure, it inserts with ON CONFLICT DO NOTHING
-// instead, which waits for such batches and skips what they stored.
-func insertIdentities(ctx context.Context, tx pgx.Tx, first map[[3]string]int, projects, sources, ids []string, times []time.Time, isNew []bool, raced bool) error {
-	if raced {
-		got, err := tx.Query(ctx, `
-			INSERT INTO event_ids (project, source, id, time)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-			ON CONFLICT DO NOTHING
-			RETURNING project, source, id`, projects, sources, ids, times)
-		if err != nil {
-			return fmt.Errorf("insert identities: %w", err)
+// row) that event_ids lacks and marks their rows in isNew. With copyIDs it
+// copies them all, which costs about half of INSERT … ON CONFLICT but fails
+// with 23505 when one is stored already (or by a concurrent batch, once it
+// committed); the caller then tries again without copyIDs.
+func insertIdentities(ctx context.Context, tx pgx.Tx, first map[[3]string]int, projects, sources, ids []string, times []time.Time, isNew []bool, copyIDs bool) error {
+	if copyIDs {
+		rows := make([][]any, len(ids))
+		for j := range ids {
+			rows[j] = []any{projects[j], sources[j], ids[j], times[j]}
 		}
-		var k [3]string
-		_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
-			isNew[first[k]] = true
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("insert identities: %w", err)
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy identities: %w", err)
+		}
+		for _, i := range first {
+			isNew[i] = true
 		}
 		return nil
 	}
 	got, err := tx.Query(ctx, `
-		SELECT e.project, e.source, e.id FROM event_ids e
-		JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(p, s, i) ON e.project = u.p AND e.source = u.s AND e.id = u.i`, projects, sources, ids)
+		INSERT INTO event_ids (project, source, id, time)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+		ON CONFLICT DO NOTHING
+		RETURNING project, source, id`, projects, sources, ids, times)
 	if err != nil {
-		return fmt.Errorf("read identities: %w", err)
+		return fmt.Errorf("insert identities: %w", err)
 	}
-	stored := map[[3]string]bool{}
 	var k [3]string
 	_, err = pgx.ForEachRow(got, []any{&k[0], &k[1], &k[2]}, func() error {
-		stored[k] = true
+		isNew[first[k]] = true
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read identities: %w", err)
-	}
-	copyRows := make([][]any, 0, len(ids))
-	for j := range ids {
-		if k := [3]string{projects[j], sources[j], ids[j]}; !stored[k] {
-			isNew[first[k]] = true
-			copyRows = append(copyRows, []any{projects[j], sources[j], ids[j], times[j]})
-		}
-	}
-	if len(copyRows) == 0 {
-		return nil
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(copyRows)); err != nil {
-		return fmt.Errorf("copy identities: %w", err)
+		return fmt.Errorf("insert identities: %w", err)
 	}
 	return nil
 }
