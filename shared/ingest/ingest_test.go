@@ -211,9 +211,9 @@ func TestIngestRateLimits(t *testing.T) {
 		})
 		r := h.post(t, writeKey, batch, batchOf(ce("1"), ce("2"), ce("3")))
 		require.Equal(t, http.StatusAccepted, r.status, r.raw)
-		assert.Equal(t, "1", r.header.Get("RateLimit-Limit"))
+		assert.Equal(t, "4", r.header.Get("RateLimit-Limit"), "the bucket's size: the burst")
 		assert.Equal(t, "1", r.header.Get("RateLimit-Remaining"))
-		assert.NotEmpty(t, r.header.Get("RateLimit-Reset"))
+		assert.Equal(t, "3", r.header.Get("RateLimit-Reset"), "3 events at 1/s until the bucket is full again")
 
 		r = h.post(t, writeKey, batch, batchOf(ce("4"), ce("5"), ce("6")))
 		require.Equal(t, http.StatusTooManyRequests, r.status, r.raw)
@@ -324,6 +324,17 @@ func TestIngestRedisDownIs503(t *testing.T) {
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
 	assert.Equal(t, http.StatusServiceUnavailable, h.get(t, "/readyz").status)
 
+	t.Run("remaining never exceeds the limit", func(t *testing.T) {
+		t.Parallel()
+		// Defaults: 20000 events/s, burst 40000.
+		h := newHarness(t, testenv.NATSURL(), nil)
+		r := h.post(t, writeKey, batch, batchOf(ce("1"), ce("2")))
+		require.Equal(t, http.StatusAccepted, r.status, r.raw)
+		assert.Equal(t, "40000", r.header.Get("RateLimit-Limit"))
+		// GCRA computes it in floating point: 39998 or a hair under.
+		assert.InDelta(t, 39998, atoi(t, r.header.Get("RateLimit-Remaining")), 1)
+		assert.Equal(t, "1", r.header.Get("RateLimit-Reset"))
+	})
 	// A new, empty Redis forgot r1; the stream's own message-id window and
 	// the consumer's identity table keep it stored once.
 	rs.Start()

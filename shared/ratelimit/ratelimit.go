@@ -17,14 +17,17 @@ import (
 var ErrUnavailable = errors.New("rate limit store unavailable")
 
 // Decision is the outcome of one check, with what the RateLimit-* headers
-// report.
+// report. GCRA is a bucket of Limit units that refills at the configured
+// rate; Remaining is what is left in it now, so never more than Limit.
 type Decision struct {
-	Allowed   bool
+	Allowed bool
+	// Limit is the bucket's size: the burst, the most that can pass at once.
 	Limit     int
 	Remaining int
 	// RetryAfter is how long to wait before the same request can pass.
 	RetryAfter time.Duration
-	// ResetAfter is how long until the budget is full again.
+	// ResetAfter is how long until the bucket is full again, Remaining
+	// back at Limit.
 	ResetAfter time.Duration
 }
 
@@ -75,7 +78,7 @@ func (l *Limiter) allow(ctx context.Context, key string, limit redis_rate.Limit,
 	}
 	d := &Decision{
 		Allowed:    res.Allowed > 0,
-		Limit:      limit.Rate,
+		Limit:      limit.Burst,
 		Remaining:  res.Remaining,
 		RetryAfter: res.RetryAfter,
 		ResetAfter: res.ResetAfter,
