@@ -54,6 +54,20 @@ func (in *Ingest) Handle(req handler.Request) (handler.Response, error) {
 	return resp, err
 }
 
+// Precheck refuses a POST without a valid write key before its body is
+// read, so such a client gets 401 (or 403) whatever the body's size.
+func (in *Ingest) Precheck(req handler.Request) *handler.Response {
+	if req.Method != http.MethodPost {
+		return nil
+	}
+	if _, err := in.keys.Authorize(req.Header, auth.RoleWrite); err != nil {
+		resp := serve.Error(err)
+		in.cors.apply(req, &resp)
+		return &resp
+	}
+	return nil
+}
+
 func (in *Ingest) handle(req handler.Request) (handler.Response, error) {
 	ctx := req.Context()
 	if req.Method == http.MethodOptions && in.cors.enabled() {
@@ -64,16 +78,19 @@ func (in *Ingest) handle(req handler.Request) (handler.Response, error) {
 		resp.Header.Set("Allow", http.MethodPost)
 		return resp, nil
 	}
+	// Auth first: it is cheap, and an unauthenticated client must learn
+	// that before anything else (Precheck does the same before the body
+	// is read).
+	who, err := in.keys.Authorize(req.Header, auth.RoleWrite)
+	if err != nil {
+		return serve.Error(err), nil
+	}
 	ipDecision, err := in.limits.AllowRequest(ctx, in.clientIP(ctx, req.Header))
 	if err != nil {
 		return in.unavailable(err), nil
 	}
 	if ipDecision != nil && !ipDecision.Allowed {
 		return rateLimited(ipDecision, "too many requests from this client"), nil
-	}
-	who, err := in.keys.Authorize(req.Header, auth.RoleWrite)
-	if err != nil {
-		return serve.Error(err), nil
 	}
 	mode, err := event.DetectMode(req.Header)
 	if err != nil {

@@ -70,6 +70,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 	}
 	return &serve.Function{
 		Handle:       in.Handle,
+		Precheck:     in.Precheck,
 		MaxBodyBytes: int64(cfg.MaxBodyBytes),
 		OpenAPI:      openAPI,
 		Ready: func(ctx context.Context) error {

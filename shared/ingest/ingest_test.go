@@ -124,6 +124,15 @@ func TestIngestAuth(t *testing.T) {
 	}
 
 	disabled := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) { c.AuthDisabled = true })
+	// Auth comes before the body is read: a client without a key learns
+	// that, not that its body is too large.
+	small := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) { c.MaxBodyBytes = 4096 })
+	big := batchOf(ce("big", "data", `{"a":"`+strings.Repeat("y", 5000)+`"}`))
+	for key, want := range map[string]int{"": http.StatusUnauthorized, "nope": http.StatusUnauthorized, readKey: http.StatusForbidden, writeKey: http.StatusRequestEntityTooLarge} {
+		r := small.post(t, key, batch, big)
+		assert.Equal(t, want, r.status, "key %q: %s", key, r.raw)
+	}
+
 	r := disabled.post(t, "", structured, ce("x"))
 	require.Equal(t, http.StatusAccepted, r.status, r.raw)
 	msgs := disabled.streamEvents(t)

@@ -23,6 +23,11 @@ type Function struct {
 	// MaxBodyBytes bounds the request body read for Handle; a larger body is
 	// answered 413 without calling Handle. 0 means 1 MiB.
 	MaxBodyBytes int64
+	// Precheck, when set, sees each request to "/" before its body is read
+	// (Body is nil); a response it returns is sent instead of calling
+	// Handle. It lets a cheap refusal come first: an unauthenticated client
+	// gets its 401, not a 413 for a body it should not have sent at all.
+	Precheck func(req handler.Request) *handler.Response
 	// Ready reports whether the function's dependencies are reachable.
 	Ready func(ctx context.Context) error
 	// OpenAPI is the function's OpenAPI 3.1 document.

@@ -151,6 +151,21 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) call(ctx context.Context, r *http.Request) (resp handler.Response) {
+	defer func() {
+		// A panic in one request must not take the replica down with the
+		// events of every other request in flight.
+		if p := recover(); p != nil {
+			s.log.Error("handler panic", "function", s.fn.Name, "request_id", RequestID(ctx), "panic", p)
+			resp = Error(errors.New("panic"))
+		}
+	}()
+	req := handler.Request{Header: r.Header, QueryString: r.URL.RawQuery, Method: r.Method, Host: r.Host}
+	req.WithContext(ctx)
+	if s.fn.Precheck != nil {
+		if early := s.fn.Precheck(req); early != nil {
+			return *early
+		}
+	}
 	limit := s.fn.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
@@ -162,16 +177,7 @@ func (s *Server) call(ctx context.Context, r *http.Request) (resp handler.Respon
 	if int64(len(body)) > limit {
 		return Error(event.Errorf(event.CodeTooLarge, "request body is over the limit of %d bytes; nothing was accepted", limit))
 	}
-	req := handler.Request{Body: body, Header: r.Header, QueryString: r.URL.RawQuery, Method: r.Method, Host: r.Host}
-	req.WithContext(ctx)
-	defer func() {
-		// A panic in one request must not take the replica down with the
-		// events of every other request in flight.
-		if p := recover(); p != nil {
-			s.log.Error("handler panic", "function", s.fn.Name, "request_id", RequestID(ctx), "panic", p)
-			resp = Error(errors.New("panic"))
-		}
-	}()
+	req.Body = body
 	resp, err = s.fn.Handle(req)
 	if err != nil {
 		if IsInternal(err) {
