@@ -3,17 +3,19 @@ package event
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	jsoniter "github.com/json-iterator/go"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 // Mode is how an ingest request body carries its events (contract §4).
@@ -127,152 +129,350 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 			}
 		}
 	}
+	if v := h.Get("Ce-Dataschema"); v != "" {
+		if err := checkDataSchema(v); err != nil {
+			return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: err}}, nil
+		}
+	}
 	msg := cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
 	ev, err := binding.ToEvent(context.Background(), msg)
 	if err != nil {
-		return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: Errorf(CodeInvalid, "cannot read binary event: %v", err)}}, nil
+		return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: Errorf(CodeInvalid, "cannot read binary event: %s", sdkMessage(err))}}, nil
 	}
+	if ec, ok := ev.Context.(*cloudevents.EventContextV1); ok && ec.Time == nil {
+		// The SDK takes the zero time for "absent"; a time that was sent
+		// is kept whatever it is.
+		if t, err := types.ParseTime(h.Get("Ce-Time")); err == nil {
+			ec.Time = &types.Timestamp{Time: t}
+		}
+	}
+	tidyJSONData(ev)
 	return []Item{{Event: ev, Size: size, ID: ev.ID()}}, nil
 }
 
 func decodeStructured(body []byte) ([]Item, error) {
-	if !looksLikeObject(body) {
-		return nil, Errorf(CodeInvalid, "body must be one JSON object (a structured CloudEvent)")
+	const want = "body must be one JSON object (a structured CloudEvent)"
+	start := skipWS(body, 0)
+	if start >= len(body) || body[start] != '{' {
+		return nil, Errorf(CodeInvalid, want)
 	}
-	return []Item{decodeOne(body)}, nil
+	// The whole body is one event: a second value after it would be
+	// dropped without a word, so anything but whitespace is refused.
+	s := plainScanner(body)
+	end, err := s.value(start, 1)
+	if err == nil {
+		err = s.trailing(end)
+	}
+	if err != nil {
+		return nil, Errorf(CodeInvalid, "%s; it %s", want, err)
+	}
+	return []Item{decodeOne(body[start:end])}, nil
 }
 
 func decodeBatch(body []byte) ([]Item, error) {
-	// One pass splits the array into its elements; each element is then
-	// read once by the SDK. encoding/json would scan every byte twice more.
-	if !looksLikeArray(body) {
-		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents")
+	const want = "body must be a JSON array of CloudEvents"
+	start := skipWS(body, 0)
+	if start >= len(body) || body[start] != '[' {
+		return nil, Errorf(CodeInvalid, want)
 	}
-	iter := jsoniter.ConfigFastest.BorrowIterator(body)
-	defer jsoniter.ConfigFastest.ReturnIterator(iter)
-	var items []Item
-	for iter.ReadArray() {
-		raw := iter.SkipAndReturnBytes()
-		if iter.Error != nil {
-			break
-		}
-		items = append(items, decodeOne(raw))
+	// One pass splits the array into its elements and checks the syntax
+	// of the whole body; each element is then read once by the SDK.
+	s := plainScanner(body)
+	var raws [][]byte
+	end, err := s.eachElement(start, func(elem []byte) { raws = append(raws, elem) })
+	if err == nil {
+		err = s.trailing(end)
 	}
-	if iter.Error != nil && iter.Error != io.EOF {
-		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents: %v", iter.Error)
+	if err != nil {
+		return nil, Errorf(CodeInvalid, "%s; it %s", want, err)
 	}
-	if iter.WhatIsNext() != jsoniter.InvalidValue {
-		return nil, Errorf(CodeInvalid, "body must be a JSON array of CloudEvents: data after the array")
+	items := make([]Item, len(raws))
+	for i, raw := range raws {
+		items[i] = decodeOne(raw)
 	}
 	return items, nil
 }
 
+// decodeOne reads one structured event, raw being JSON that a plain scan
+// accepted.
 func decodeOne(raw []byte) Item {
 	it := Item{Size: len(raw)}
-	if !looksLikeObject(raw) {
+	if raw[0] != '{' {
 		it.Err = Errorf(CodeInvalid, "event must be a JSON object")
+		return it
+	}
+	if it.ID, it.Err = checkMembers(raw); it.Err != nil {
 		return it
 	}
 	ev := cloudevents.New()
 	if err := ev.UnmarshalJSON(raw); err != nil {
-		it.ID = peekID(raw)
-		it.Err = Errorf(CodeInvalid, "cannot read event: %v", err)
+		it.Err = Errorf(CodeInvalid, "cannot read event: %s", sdkMessage(err))
 		return it
 	}
+	tidyJSONData(&ev)
 	it.Event, it.ID = &ev, ev.ID()
 	return it
 }
 
-// peekID recovers the id of an event the SDK could not read, so the
-// rejection can name it.
-func peekID(raw []byte) string {
-	var v struct {
-		ID any `json:"id"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
-		return ""
-	}
-	if s, ok := v.ID.(string); ok {
-		return s
-	}
-	return ""
+// Context attributes of CloudEvents 1.0 whose JSON value is a string.
+var stringAttributes = map[string]bool{
+	"specversion": true, "id": true, "source": true, "type": true, "subject": true,
+	"datacontenttype": true, "dataschema": true, "time": true,
 }
 
-func looksLikeArray(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '['
+// checkMembers checks what the SDK would take silently or report badly in
+// a structured event, before it reads it: the type of every attribute;
+// text that PostgreSQL cannot store (invalid UTF-8, NUL, unpaired
+// surrogates); a time or dataschema the SDK would drop or garble; and
+// extensions, whose names the SDK lowercases and whose numbers it
+// truncates to int32. It returns the event's id as far as it could be
+// read, for the rejection, and the first fault.
+func checkMembers(raw []byte) (id string, fault error) {
+	specversion := false
+	_ = eachMember(raw, func(key string, val []byte) error {
+		var err error
+		switch {
+		case key == "data":
+			// Checked once read, against its datacontenttype (Validate).
+		case key == "data_base64":
+			if val[0] != '"' && !isNull(val) {
+				err = Errorf(CodeInvalid, "data_base64 must be a string")
+			}
+		case stringAttributes[key]:
+			var s string
+			if s, err = textValue(key, val); err != nil {
+				break
+			}
+			switch key {
+			case "id":
+				id = s
+			case "specversion":
+				specversion = true
+			case "time":
+				if _, perr := types.ParseTime(s); s != "" && perr != nil {
+					err = Errorf(CodeInvalid, "time %q is not an RFC 3339 timestamp", truncate(s, 64))
+				}
+			case "dataschema":
+				if s != "" {
+					err = checkDataSchema(s)
+				}
+			}
+		default:
+			err = checkExtension(key, val)
+		}
+		if fault == nil {
+			fault = err
+		}
+		return nil
+	})
+	if fault == nil && !specversion {
+		fault = Errorf(CodeInvalid, "specversion is required")
+	}
+	return id, fault
 }
 
-func looksLikeObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{'
+// checkDataSchema refuses a dataschema that is not an absolute URI, as
+// CloudEvents requires. The SDK would drop one it cannot parse, and the
+// event would be stored without it.
+func checkDataSchema(s string) error {
+	if u, err := url.Parse(s); err != nil || !u.IsAbs() {
+		return Errorf(CodeInvalid, "dataschema %q is not an absolute URI", truncate(s, 64))
+	}
+	return nil
+}
+
+func isNull(val []byte) bool { return string(val) == "null" }
+
+// textValue decodes an attribute that must be a string (null counts as
+// absent), refusing text that PostgreSQL cannot store.
+func textValue(name string, val []byte) (string, error) {
+	if isNull(val) {
+		return "", nil
+	}
+	if val[0] != '"' {
+		return "", Errorf(CodeInvalid, "%s must be a string", name)
+	}
+	if _, err := storableScanner(val).str(0); err != nil {
+		return "", Errorf(CodeInvalid, "%s", err.(*jsonError).about(name))
+	}
+	return unquote(val), nil
+}
+
+// checkExtension applies the CloudEvents rules for an extension attribute
+// to its JSON member. The name must be lowercase letters and digits: the
+// SDK would lowercase MyExt silently, and the event would not be stored as
+// it came. The value must be a String, Boolean or Integer (int32); the SDK
+// would truncate 2.75 to 2, so any other number is refused rather than
+// changed. URI and Timestamp values travel as strings.
+func checkExtension(name string, val []byte) error {
+	if !ValidAttributeName(name) {
+		return Errorf(CodeInvalid, "extension attribute name %q is not valid: CloudEvents attribute names are lowercase letters a-z and digits 0-9", truncate(name, 32))
+	}
+	switch c := val[0]; {
+	case c == '"':
+		_, err := textValue("extension "+name, val)
+		return err
+	case c == 't' || c == 'f' || c == 'n':
+		return nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		if _, ok := int32Value(val); !ok {
+			return Errorf(CodeInvalid, "extension %s: %s is not an integer in the int32 range; CloudEvents extension values are strings, booleans or integers (send other numbers as strings)", name, truncate(string(val), 24))
+		}
+		return nil
+	}
+	return Errorf(CodeInvalid, "extension %s must be a string, a boolean or an integer, not an object or array", name)
+}
+
+// ValidAttributeName reports whether name is a valid CloudEvents
+// attribute name: lowercase letters a-z and digits 0-9, at least one.
+func ValidAttributeName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// tidyJSONData drops the whitespace around JSON data, as the stream's
+// encoding does (so the event accepted is the event stored), and makes
+// null data no data: null is JSON's "nothing", and storing the four bytes
+// would make the event look as if it had data.
+func tidyJSONData(ev *cloudevents.Event) {
+	if ev.DataBase64 || !HasJSONData(ev) {
+		return
+	}
+	ev.DataEncoded = bytes.TrimSpace(ev.DataEncoded)
+	if isNull(ev.DataEncoded) {
+		ev.DataEncoded = nil
+	}
+}
+
+// sdkMessage makes an SDK error a one-line message for the client: its
+// validation errors end every attribute with a newline, and jsoniter's
+// errors append a dump of the surrounding input.
+func sdkMessage(err error) string {
+	var ve cloudevents.ValidationError
+	if errors.As(err, &ve) {
+		parts := make([]string, 0, len(ve))
+		for attr, e := range ve {
+			parts = append(parts, attr+": "+e.Error())
+		}
+		slices.Sort(parts)
+		return oneLine(strings.Join(parts, "; "))
+	}
+	return oneLine(err.Error())
+}
+
+func oneLine(msg string) string {
+	if i := strings.Index(msg, ", error found in #"); i >= 0 {
+		msg = msg[:i]
+	}
+	return truncate(strings.Join(strings.Fields(msg), " "), 200)
+}
+
+func decodeSimple(body []byte) ([]Item, error) {
+	const want = `body must be a JSON object {"events": [...]}`
+	start := skipWS(body, 0)
+	if start >= len(body) || body[start] != '{' {
+		return nil, Errorf(CodeInvalid, want)
+	}
+	s := plainScanner(body)
+	end, err := s.value(start, 1)
+	if err == nil {
+		err = s.trailing(end)
+	}
+	if err != nil {
+		return nil, Errorf(CodeInvalid, "%s; it %s", want, err)
+	}
+	var events []byte
+	_ = eachMember(body[start:end], func(key string, val []byte) error {
+		if key == "events" {
+			events = val
+		}
+		return nil
+	})
+	if events == nil || isNull(events) {
+		return nil, Errorf(CodeInvalid, `body has no "events" array`)
+	}
+	if events[0] != '[' {
+		return nil, Errorf(CodeInvalid, `"events" must be an array`)
+	}
+	var items []Item
+	_, _ = plainScanner(events).eachElement(0, func(raw []byte) { items = append(items, decodeSimpleOne(raw)) })
+	return items, nil
 }
 
 // simpleEvent is the simple-JSON body's event, Segment-like.
 type simpleEvent struct {
-	EventID    flexString      `json:"event_id"`
-	EventType  string          `json:"event_type"`
-	UserID     flexString      `json:"user_id"`
-	Timestamp  string          `json:"timestamp"`
-	Properties json.RawMessage `json:"properties"`
-	Source     string          `json:"source"`
+	EventID, EventType, UserID, Timestamp, Source string
+	Properties                                    []byte
 }
 
-// flexString accepts a JSON string or number, as ids often come as numbers.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+// readSimple reads the members of a simple-JSON event, with the same text
+// rules as a CloudEvent's attributes. Unknown members are ignored.
+func readSimple(raw []byte) (se simpleEvent, fault error) {
+	_ = eachMember(raw, func(key string, val []byte) error {
+		var err error
+		switch key {
+		case "event_id":
+			se.EventID, err = flexID(key, val)
+		case "user_id":
+			se.UserID, err = flexID(key, val)
+		case "event_type":
+			se.EventType, err = textValue(key, val)
+		case "timestamp":
+			se.Timestamp, err = textValue(key, val)
+		case "source":
+			se.Source, err = textValue(key, val)
+		case "properties":
+			if !isNull(val) && val[0] != '{' {
+				err = Errorf(CodeInvalid, "properties must be a JSON object")
+			} else {
+				se.Properties = val
+			}
 		}
-		*f = flexString(s)
+		if fault == nil {
+			fault = err
+		}
 		return nil
-	}
-	if string(b) == "null" {
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return Errorf(CodeInvalid, "must be a string or a number")
-	}
-	*f = flexString(n.String())
-	return nil
+	})
+	return se, fault
 }
 
-func decodeSimple(body []byte) ([]Item, error) {
-	var env struct {
-		Events []json.RawMessage `json:"events"`
+// flexID reads an id that may come as a string or a number, as ids often
+// do. A number is taken by its value: 1.5e3 and 1500 are the same id,
+// "1500"; a number that is not a whole one is refused, since its text
+// would be an identity that another spelling of it does not share.
+func flexID(name string, val []byte) (string, error) {
+	if c := val[0]; c == '-' || (c >= '0' && c <= '9') {
+		s, ok := integerText(val, MaxAttributeBytes)
+		if !ok {
+			return "", Errorf(CodeInvalid, "%s %s is not an integer: send ids as strings or integers", name, truncate(string(val), 24))
+		}
+		return s, nil
 	}
-	if !looksLikeObject(body) {
-		return nil, Errorf(CodeInvalid, `body must be a JSON object {"events": [...]}`)
+	if val[0] != '"' && !isNull(val) {
+		return "", Errorf(CodeInvalid, "%s must be a string or an integer", name)
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, Errorf(CodeInvalid, `body must be a JSON object {"events": [...]}: %v`, err)
-	}
-	if env.Events == nil {
-		return nil, Errorf(CodeInvalid, `body has no "events" array`)
-	}
-	items := make([]Item, len(env.Events))
-	for i, raw := range env.Events {
-		items[i] = decodeSimpleOne(raw)
-	}
-	return items, nil
+	return textValue(name, val)
 }
 
 func decodeSimpleOne(raw []byte) Item {
 	it := Item{Size: len(raw)}
-	var se simpleEvent
-	if !looksLikeObject(raw) {
+	if raw[0] != '{' {
 		it.Err = Errorf(CodeInvalid, "event must be a JSON object")
 		return it
 	}
-	if err := json.Unmarshal(raw, &se); err != nil {
-		it.Err = Errorf(CodeInvalid, "cannot read event: %v", err)
+	se, err := readSimple(raw)
+	it.ID = se.EventID
+	if err != nil {
+		it.Err = err
 		return it
 	}
-	it.ID = string(se.EventID)
 	if se.EventID == "" {
 		it.Err = Errorf(CodeInvalid, "event_id is required")
 		return it
@@ -282,30 +482,30 @@ func decodeSimpleOne(raw []byte) Item {
 		return it
 	}
 	ev := cloudevents.New()
-	ev.SetID(string(se.EventID))
+	ev.SetID(se.EventID)
 	ev.SetType(se.EventType)
 	source := se.Source
 	if source == "" {
 		source = DefaultSimpleSource
 	}
-	ev.SetSource(source)
+	if err := ev.Context.SetSource(source); err != nil {
+		it.Err = Errorf(CodeInvalid, "source %q is not a URI reference", truncate(source, 64))
+		return it
+	}
 	if se.UserID != "" {
-		ev.SetSubject(string(se.UserID))
+		ev.SetSubject(se.UserID)
 	}
 	if se.Timestamp != "" {
 		t, err := parseTimestamp(se.Timestamp)
 		if err != nil {
-			it.Err = Errorf(CodeInvalid, "timestamp %q is not RFC 3339", se.Timestamp)
+			it.Err = Errorf(CodeInvalid, "timestamp %q is not RFC 3339", truncate(se.Timestamp, 64))
 			return it
 		}
-		ev.SetTime(t)
+		// SetTime takes the zero time for "absent"; a time that was sent
+		// is kept whatever it is.
+		ev.Context.(*cloudevents.EventContextV1).Time = &types.Timestamp{Time: t}
 	}
-	props := bytes.TrimSpace(se.Properties)
-	if len(props) > 0 && string(props) != "null" {
-		if props[0] != '{' {
-			it.Err = Errorf(CodeInvalid, "properties must be a JSON object")
-			return it
-		}
+	if props := se.Properties; len(props) > 0 && !isNull(props) {
 		ev.SetDataContentType(MediaJSON)
 		ev.DataEncoded = props
 	}

@@ -66,6 +66,19 @@ var decodeCases = []struct {
 	{"simple", event.ModeSimple, `{"events":[{"event_id":"1","event_type":"t","user_id":7,"properties":{"k":"v"}}]}`, 1, false},
 	{"simple no events", event.ModeSimple, `{"other":1}`, 0, true},
 	{"simple bad event", event.ModeSimple, `{"events":[1,{"event_id":true}]}`, 2, false},
+	// Anything after the value but whitespace makes the body unreadable:
+	// a second event there would otherwise be dropped without a word.
+	{"structured two objects", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t"},{"specversion":"1.0","id":"2","source":"s","type":"t"}`, 0, true},
+	{"structured garbage after", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t"} garbage`, 0, true},
+	{"structured whitespace after", event.ModeStructured, "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\"} \r\n\t", 1, false},
+	{"structured malformed", event.ModeStructured, `{bad`, 0, true},
+	{"structured truncated", event.ModeStructured, `{"specversion":"1.0","id":"1"`, 0, true},
+	{"batch garbage after", event.ModeBatch, `[{"specversion":"1.0","id":"1","source":"s","type":"t"}] garbage`, 0, true},
+	{"batch two arrays", event.ModeBatch, `[{"id":"1"}][{"id":"2"}]`, 0, true},
+	{"batch element broken", event.ModeBatch, `[{"id":"1"},{"id":}]`, 0, true},
+	{"simple garbage after", event.ModeSimple, `{"events":[{"event_id":"1","event_type":"t"}]} garbage`, 0, true},
+	{"simple events not array", event.ModeSimple, `{"events":{"event_id":"1"}}`, 0, true},
+	{"simple events null", event.ModeSimple, `{"events":null}`, 0, true},
 }
 
 func TestDecode(t *testing.T) {
@@ -139,8 +152,11 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			items, err := event.Decode(event.ModeStructured, header(), []byte(tc.body))
 			require.NoError(t, err)
-			require.NoError(t, items[0].Err)
-			err = event.Validate(items[0].Event, tc.size, lim, now)
+			// Some faults are found while reading, before Validate.
+			err = items[0].Err
+			if err == nil {
+				err = event.Validate(items[0].Event, tc.size, lim, now)
+			}
 			if tc.wantErr == "" {
 				require.NoError(t, err)
 				assert.False(t, items[0].Event.Time().IsZero(), "time is set")
