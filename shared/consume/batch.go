@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -298,7 +299,10 @@ func decodeMsg(m jetstream.Msg) (*event.Event, error) {
 			ev.ReceivedAt = meta.Timestamp
 		}
 	}
-	if ev.CE.Time().IsZero() {
+	// Ingest gives every event a time; one written without (a replayed
+	// old message, a hand-made one) takes its receive time. Presence is
+	// asked of the context: Time() is zero for 0001-01-01T00:00:00Z too.
+	if ec, ok := ev.CE.Context.(*cloudevents.EventContextV1); ok && ec.Time == nil {
 		ev.CE.SetTime(ev.ReceivedAt)
 	}
 	return ev, nil

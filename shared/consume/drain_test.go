@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,6 +52,24 @@ func TestDrainStoresEachIdentityOnceAcrossBatchesAndTime(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Result{Consumed: 3, Duplicates: 3}, res)
 	assert.Equal(t, before, dbSnapshot(t, h.pool), "tables %s", tableNames(before))
+}
+
+// TestDrainKeepsTheEarliestTime stores an event sent with the earliest
+// time there is, which the CloudEvents SDK's Time() cannot tell from none:
+// it keeps its own time, not its receive time.
+func TestDrainKeepsTheEarliestTime(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	c := h.consumer(t)
+	first := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := newEvent("shop", "year-one", "page_view", "u1", time.Now())
+	// SetTime takes the zero time for "none"; ingest sets it as decoded.
+	ev.CE.Context.(*cloudevents.EventContextV1).Time = &types.Timestamp{Time: first}
+	h.publish(t, ev)
+	res, err := c.Drain(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Inserted)
+	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events WHERE id='year-one' AND time=$1", first))
 }
 
 func TestDrainStopsAtMaxEvents(t *testing.T) {
