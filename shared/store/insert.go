@@ -328,7 +328,8 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // IsPermanent reports whether err can never succeed on retry with the same
 // events: a data exception or integrity violation from PostgreSQL (SQLSTATE
 // classes 22 and 23, but for a missing partition and an identity stored by
-// a concurrent batch), or an event that cannot be encoded. Connection
+// a concurrent batch; a JSON document too deep for its stack, 54001), or
+// an event that cannot be encoded. Connection
 // failures, timeouts and lost races are not permanent.
 func IsPermanent(err error) bool {
 	var pe *PermanentError
@@ -336,7 +337,8 @@ func IsPermanent(err error) bool {
 		return true
 	}
 	state := sqlState(err)
-	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23514" && state != "23505"))
+	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23514" && state != "23505") ||
+		state == "54001") // stack depth: a document nested too deep, every time
 }
 
 func sqlState(err error) string {
