@@ -167,3 +167,23 @@ func TestIsUnavailable(t *testing.T) {
 	assert.False(t, store.IsUnavailable(&pgconn.PgError{Code: "22P02"}), "a data error is an answer")
 	assert.False(t, store.IsUnavailable(&pgconn.PgError{Code: "42P01"}), "a missing table is an answer")
 }
+
+func TestIsPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want bool
+	}{
+		{"22P02", true},  // invalid text representation
+		{"22021", true},  // bad encoding
+		{"23502", true},  // not null violation
+		{"54001", true},  // a document too deep
+		{"23505", false}, // an identity a concurrent batch stored: retried
+		{"23514", false}, // a partition missing: made, then retried
+		{"40P01", false}, // deadlock
+		{"57P01", false}, // shutdown
+	} {
+		assert.Equal(t, tc.want, store.IsPermanent(fmt.Errorf("insert: %w", &pgconn.PgError{Code: tc.code})), tc.code)
+	}
+	assert.False(t, store.IsPermanent(errors.New("dial tcp: connection refused")))
+	assert.True(t, store.IsPermanent(&store.PermanentError{Err: errors.New("cannot encode")}))
+}
