@@ -18,9 +18,19 @@ type Config struct {
 	// HotDays is how many whole UTC days before today stay in PostgreSQL;
 	// older days are archived. At least 1.
 	HotDays int `envconfig:"HOT_DAYS" default:"30"`
-	// ArchiveURL is where the Parquet files go: file:///absolute/path.
-	// s3://bucket/prefix is refused by this version.
+	// ArchiveURL is where the Parquet files go: file:///absolute/path or
+	// s3://bucket/optional/prefix.
 	ArchiveURL string `envconfig:"ARCHIVE_URL" default:"file:///var/lib/eventfn/archive"`
+	// ArchiveS3Endpoint is the S3-compatible service of an s3:// ARCHIVE_URL,
+	// host[:port] (HTTPS) or http(s)://host[:port] (MinIO: http://minio:9000);
+	// empty is AWS S3 in ArchiveS3Region. Credentials are no setting of ours:
+	// the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
+	// AWS_SESSION_TOKEN), else the pod's or instance's IAM role (IRSA, ECS,
+	// EC2), as every AWS tool reads them.
+	ArchiveS3Endpoint string `envconfig:"ARCHIVE_S3_ENDPOINT"`
+	// ArchiveS3Region is the region S3 requests are signed for and, on AWS,
+	// the regional endpoint; MinIO takes the default unless configured.
+	ArchiveS3Region string `envconfig:"ARCHIVE_S3_REGION" default:"us-east-1"`
 	// ArchiveEvery, when positive, runs an archive pass at this interval in
 	// the background (the local gateway, a long-running container); 0 runs
 	// only when POST / is called (a platform schedule). A Go duration
@@ -43,10 +53,16 @@ func (c Config) Validate() error {
 	if c.ArchiveEvery.Duration() < 0 {
 		return errors.New("ARCHIVE_EVERY must not be negative")
 	}
-	if _, err := OpenStorage(c.ArchiveURL); err != nil {
+	if _, err := c.Storage(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// Storage opens the Storage ARCHIVE_URL names with the S3 settings; no
+// request is made (Storage.Check makes one).
+func (c Config) Storage() (Storage, error) {
+	return OpenStorage(c.ArchiveURL, S3Options{Endpoint: c.ArchiveS3Endpoint, Region: c.ArchiveS3Region})
 }
 
 // Interval is a duration read from the environment as a Go duration

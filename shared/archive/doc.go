@@ -22,7 +22,8 @@
 //  1. deletes the day's rows of the project with DELETE ... RETURNING, which
 //     returns exactly the rows it deletes, and streams them into a Parquet
 //     file written under a temporary name, fsynced, then renamed to its
-//     final, never reused name (a sequence number);
+//     final, never reused name (a sequence number; on S3 an upload that
+//     completes under that name, see Storage);
 //  2. inserts the file's row into the manifest (eventfn_meta.archive_files);
 //  3. commits.
 //
@@ -47,9 +48,16 @@
 //
 // # Storage
 //
-// ARCHIVE_URL file:///path is implemented. s3://bucket/prefix is refused at
-// start by this version: the Storage interface is where an S3
-// implementation (multipart upload as the atomic "rename") would go.
+// ARCHIVE_URL is file:///path or s3://bucket/optional/prefix (AWS S3, or
+// an S3-compatible service such as MinIO at ARCHIVE_S3_ENDPOINT). On S3 a
+// file is one multipart upload streamed from the Parquet writer, one part
+// in memory at a time: the object appears whole when the upload completes,
+// or never, which stands in for the rename. An upload a crash left
+// unfinished holds parts but no object; List shows it as a temporary name
+// and the orphan sweep aborts it like a temporary file. Credentials come
+// from the standard AWS variables or the pod's IAM role. /readyz writes
+// and removes a probe object, so a missing bucket or a read-only policy
+// shows before the first run.
 //
 // # Columns
 //

@@ -42,10 +42,11 @@ type Function struct {
 
 // New returns the archive function. PostgreSQL need not be up yet: the
 // function then reports unready and answers 503 until it is, migrating the
-// schema on first contact. A bad ARCHIVE_URL (including s3://, not
-// supported by this version) is an error naming it.
+// schema on first contact; an unreachable or unwritable archive location
+// makes it unready too. A bad ARCHIVE_URL or ARCHIVE_S3_ENDPOINT is an error
+// naming it.
 func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, error) {
-	storage, err := OpenStorage(cfg.ArchiveURL)
+	storage, err := cfg.Storage()
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func newHarness(tb testing.TB) *harness {
 	tb.Cleanup(pool.Close)
 	require.NoError(tb, store.Migrate(ctx, pool))
 	root := tb.TempDir()
-	storage, err := OpenStorage("file://" + root)
+	storage, err := OpenStorage("file://"+root, S3Options{})
 	require.NoError(tb, err)
 	arch := NewArchiver(pool, storage, 30, slog.New(slog.DiscardHandler))
 	now := time.Now().UTC()

@@ -39,10 +39,11 @@ func IsTemp(name string) bool {
 	return strings.HasPrefix(path.Base(name), ".") && strings.HasSuffix(name, tempSuffix)
 }
 
-// OpenStorage returns the Storage ARCHIVE_URL names. Errors name
-// ARCHIVE_URL: a URL that is not file:///absolute/path, and s3:// (not
-// supported by this version).
-func OpenStorage(raw string) (Storage, error) {
+// OpenStorage returns the Storage ARCHIVE_URL names: file:///absolute/path
+// or s3://bucket/optional/prefix, the latter with s3's settings. It makes
+// no request and touches no file (Check does). Errors name the variable at
+// fault.
+func OpenStorage(raw string, s3 S3Options) (Storage, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("ARCHIVE_URL %q is not a URL: %v", raw, err)
@@ -57,8 +58,8 @@ func OpenStorage(raw string) (Storage, error) {
 		}
 		return newFileStorage(path.Clean(u.Path)), nil
 	case "s3":
-		return nil, fmt.Errorf("ARCHIVE_URL %q: s3 is not supported by this version; use file://", raw)
+		return newS3Storage(raw, u, s3)
 	default:
-		return nil, fmt.Errorf("ARCHIVE_URL %q: scheme %q is not file (s3 is not supported by this version)", raw, u.Scheme)
+		return nil, fmt.Errorf("ARCHIVE_URL %q: scheme %q is neither file nor s3", raw, u.Scheme)
 	}
 }
