@@ -3,13 +3,14 @@ package archive
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -60,8 +61,12 @@ func assertExactlyOnce(t *testing.T, h *harness, evs []*event.Event) map[key]Row
 
 func TestRunArchivesOldDaysExactly(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testRunArchivesOldDaysExactly)
+}
+
+func testRunArchivesOldDaysExactly(t *testing.T, b backend) {
 	ctx := context.Background()
-	h := newHarness(t)
+	h := newHarness(t, b)
 	archivable, hot := oldAndHot(t, h)
 	before := h.hotRows(t)
 	rollups := h.rollupSnapshot(t)
@@ -72,10 +77,13 @@ func TestRunArchivesOldDaysExactly(t *testing.T) {
 	assert.Equal(t, []string{d10, d1}, res.Days)
 	assert.EqualValues(t, 4, res.Rows)
 	require.Len(t, res.Files, 3, "one file per (project, day)")
+	var stored []string
+	for _, name := range h.loc.names(t) {
+		stored = append(stored, h.loc.URL(name))
+	}
 	for _, f := range res.Files {
-		assert.Regexp(t, `^file://`+h.root+`/project=(p|q)/date=\d{4}-\d{2}-\d{2}/[0-9a-f]{12}-\d{12}\.parquet$`, f)
-		_, err := os.Stat(strings.TrimPrefix(f, "file://"))
-		assert.NoError(t, err)
+		assert.Regexp(t, `^`+regexp.QuoteMeta(h.loc.URL("project="))+`(p|q)/date=\d{4}-\d{2}-\d{2}/[0-9a-f]{12}-\d{12}\.parquet$`, f)
+		assert.Contains(t, stored, f)
 	}
 	assert.Contains(t, res.Files[0]+res.Files[1]+res.Files[2], "project=q/date="+d10+"/")
 	assert.ElementsMatch(t, []string{"events_p" + strings.ReplaceAll(d10, "-", ""), "events_p" + strings.ReplaceAll(d1, "-", "")}, res.PartitionsDropped)
@@ -124,8 +132,12 @@ func TestRunArchivesOldDaysExactly(t *testing.T) {
 
 func TestRunAfterCrashBeforeCommitArchivesExactlyOnce(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testRunAfterCrashBeforeCommitArchivesExactlyOnce)
+}
+
+func testRunAfterCrashBeforeCommitArchivesExactlyOnce(t *testing.T, b backend) {
 	ctx := context.Background()
-	h := newHarness(t)
+	h := newHarness(t, b)
 	archivable, _ := oldAndHot(t, h)
 	rollups := h.rollupSnapshot(t)
 
@@ -148,8 +160,7 @@ func TestRunAfterCrashBeforeCommitArchivesExactlyOnce(t *testing.T) {
 	assert.EqualValues(t, 2, res.Rows, "the first (project, day) committed before the crash")
 	assert.Len(t, res.Files, 1)
 	require.NotEmpty(t, orphan)
-	_, err = os.Stat(filepath.Join(h.root, orphan))
-	require.NoError(t, err, "the crashed run left its file behind")
+	require.True(t, h.loc.exists(t, orphan), "the crashed run left its file behind")
 	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM eventfn_meta.archive_files"))
 	assert.Equal(t, 4, h.count(t, "SELECT count(*) FROM events"), "the crashed day's rows are still hot")
 
@@ -158,8 +169,7 @@ func TestRunAfterCrashBeforeCommitArchivesExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.OrphansRemoved)
 	assert.EqualValues(t, 2, res.Rows)
-	_, err = os.Stat(filepath.Join(h.root, orphan))
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.False(t, h.loc.exists(t, orphan))
 
 	assertExactlyOnce(t, h, archivable)
 	assert.Equal(t, 2, h.count(t, "SELECT count(*) FROM events"))
@@ -168,28 +178,64 @@ func TestRunAfterCrashBeforeCommitArchivesExactlyOnce(t *testing.T) {
 
 func TestRunLeavesForeignAndTemporaryFilesAlone(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testRunLeavesForeignAndTemporaryFilesAlone)
+}
+
+func testRunLeavesForeignAndTemporaryFilesAlone(t *testing.T, b backend) {
 	ctx := context.Background()
-	h := newHarness(t)
-	dir := filepath.Join(h.root, "project=p", "date=2020-01-01")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
+	h := newHarness(t, b)
+	dir := "project=p/date=2020-01-01/"
 	var instance string
 	require.NoError(t, h.pool.QueryRow(ctx, "SELECT id FROM eventfn_meta.archive_instance").Scan(&instance))
-	foreign := []string{"othr00000000-000000000001.parquet", "notes.txt", ".othr00000000-000000000002.parquet.abc.tmp"}
-	for _, f := range append(foreign, "."+instance+"-000000000009.parquet.abc.tmp") {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))
+	foreign := []string{dir + "othr00000000-000000000001.parquet", dir + "notes.txt", dir + ".othr00000000-000000000002.parquet.abc.tmp"}
+	ours := []string{dir + "." + instance + "-000000000009.parquet.abc.tmp"}
+	for _, f := range append(foreign, ours...) {
+		h.loc.put(t, f, []byte("x"))
+	}
+	if s, ok := h.loc.Storage.(*s3Storage); ok {
+		// Uploads that a crashed Put never completed are listed as
+		// temporary names; only this database's is aborted.
+		core := minio.Core{Client: s.client}
+		for _, name := range []string{dir + instance + "-000000000010.parquet", dir + "othr00000000-000000000003.parquet"} {
+			_, err := core.NewMultipartUpload(ctx, s.bucket, s.key(name), minio.PutObjectOptions{})
+			require.NoError(t, err)
+		}
+		var uploads []string
+		for _, name := range h.loc.names(t) {
+			if strings.Contains(name, uploadMarker) {
+				uploads = append(uploads, name)
+			}
+		}
+		require.Len(t, uploads, 2)
+		for _, name := range uploads {
+			assert.True(t, IsTemp(name), name)
+			if strings.Contains(name, "othr") {
+				foreign = append(foreign, name)
+			} else {
+				ours = append(ours, name)
+			}
+		}
 	}
 	res, err := h.arch.Run(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 1, res.OrphansRemoved, "only this database's leftover is removed")
-	for _, f := range foreign {
-		assert.FileExists(t, filepath.Join(dir, f))
-	}
+	assert.Equal(t, len(ours), res.OrphansRemoved, "only this database's leftovers are removed")
+	assert.Equal(t, sorted(foreign), h.loc.names(t))
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 func TestLateEventForArchivedDayIsArchivedByNextRun(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testLateEventForArchivedDayIsArchivedByNextRun)
+}
+
+func testLateEventForArchivedDayIsArchivedByNextRun(t *testing.T, b backend) {
 	ctx := context.Background()
-	h := newHarness(t)
+	h := newHarness(t, b)
 	archivable, _ := oldAndHot(t, h)
 	_, err := h.arch.Run(ctx)
 	require.NoError(t, err)
@@ -205,8 +251,12 @@ func TestLateEventForArchivedDayIsArchivedByNextRun(t *testing.T) {
 	assert.Equal(t, []string{d10.Format(time.DateOnly)}, res.Days)
 	assert.EqualValues(t, 1, res.Rows)
 	require.Len(t, res.Files, 1)
-	entries, err := os.ReadDir(filepath.Join(h.root, "project=p", "date="+d10.Format(time.DateOnly)))
-	require.NoError(t, err)
+	var entries []string
+	for _, name := range h.loc.names(t) {
+		if strings.HasPrefix(name, "project=p/date="+d10.Format(time.DateOnly)+"/") {
+			entries = append(entries, name)
+		}
+	}
 	assert.Len(t, entries, 2, "the late event went into an additional file of its day")
 	assertExactlyOnce(t, h, append(archivable, late))
 	assert.Equal(t, rollups, h.rollupSnapshot(t))
@@ -214,8 +264,12 @@ func TestLateEventForArchivedDayIsArchivedByNextRun(t *testing.T) {
 
 func TestConcurrentRunsDoubleNothing(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testConcurrentRunsDoubleNothing)
+}
+
+func testConcurrentRunsDoubleNothing(t *testing.T, b backend) {
 	ctx := context.Background()
-	h := newHarness(t)
+	h := newHarness(t, b)
 	archivable, _ := oldAndHot(t, h)
 	var wg sync.WaitGroup
 	results := make([]Result, 3)

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -26,7 +27,9 @@ func bootFunction(t *testing.T, h *harness, mutate func(*Config)) (*serve.Functi
 	var cfg Config
 	require.NoError(t, config.Load(&cfg))
 	cfg.Postgres = config.Postgres{DatabaseURL: h.dbURL, DatabaseMaxConns: 3}
-	cfg.ArchiveURL = "file://" + h.root
+	cfg.ArchiveURL = h.loc.url
+	cfg.ArchiveS3Endpoint = h.loc.s3.Endpoint
+	cfg.ArchiveS3Region = cmp.Or(h.loc.s3.Region, cfg.ArchiveS3Region)
 	cfg.AdminKey = "admin-secret"
 	if mutate != nil {
 		mutate(&cfg)
@@ -60,7 +63,7 @@ func post(t *testing.T, url, auth, contentType, body string) *http.Response {
 
 func TestHTTPArchiveAnswerAndAdminKey(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, fileBackend)
 	old := time.Now().UTC().AddDate(0, 0, -40)
 	h.insert(t, newEvent(t, "p", "o1", old, "u1", `{"a":1}`), newEvent(t, "p", "n1", time.Now(), "u1", ""))
 	_, srv, reg := bootFunction(t, h, nil)
@@ -88,7 +91,7 @@ func TestHTTPArchiveAnswerAndAdminKey(t *testing.T) {
 	var files []string
 	require.NoError(t, json.Unmarshal(body["files"], &files))
 	require.Len(t, files, 1)
-	assert.Contains(t, files[0], "file://"+h.root+"/project=p/date="+old.Format(time.DateOnly)+"/")
+	assert.Contains(t, files[0], h.loc.URL("project=p/date="+old.Format(time.DateOnly))+"/")
 	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events"))
 	assert.Equal(t, 1.0, counter(t, reg, "eventfn_archive_rows_total"))
 
@@ -114,7 +117,7 @@ func TestHTTPArchiveAnswerAndAdminKey(t *testing.T) {
 
 func TestBackgroundArchivesEveryInterval(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, fileBackend)
 	h.insert(t, newEvent(t, "p", "o1", time.Now().UTC().AddDate(0, 0, -40), "u1", ""))
 	fn, _, _ := bootFunction(t, h, func(c *Config) { c.ArchiveEvery = Interval(20 * time.Millisecond) })
 	require.NotNil(t, fn.Background)
@@ -134,12 +137,45 @@ func TestBackgroundArchivesEveryInterval(t *testing.T) {
 
 func TestUnreadyWhenArchiveLocationNotWritable(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, fileBackend)
 	_, srv, _ := bootFunction(t, h, func(c *Config) { c.ArchiveURL = "file:///proc/eventfn-archive" })
-	ready, err := http.Get(srv.URL + "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, readyz(t, srv))
+}
+
+// TestHTTPArchiveToS3 is the function as the OpenFaaS and Knative
+// manifests configure it: ARCHIVE_URL=s3://..., ARCHIVE_S3_ENDPOINT and
+// credentials in the standard AWS variables (hence not parallel).
+func TestHTTPArchiveToS3(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "eventfn")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "eventfn-secret")
+	h := newHarness(t, fakeS3Backend)
+	old := time.Now().UTC().AddDate(0, 0, -40)
+	h.insert(t, newEvent(t, "p", "o1", old, "u1", `{"a":1}`), newEvent(t, "p", "n1", time.Now(), "u1", ""))
+	_, srv, reg := bootFunction(t, h, nil)
+	assert.Equal(t, http.StatusOK, readyz(t, srv), "the bucket is reachable and writable")
+
+	resp := post(t, srv.URL+"/", "admin-secret", "", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var res Result
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&res))
+	assert.Equal(t, []string{old.Format(time.DateOnly)}, res.Days)
+	require.Len(t, res.Files, 1)
+	assert.True(t, strings.HasPrefix(res.Files[0], h.loc.url+"/project=p/date="+old.Format(time.DateOnly)+"/"), res.Files[0])
+	assert.Equal(t, 1.0, counter(t, reg, "eventfn_archive_rows_total"))
+	_, _, files := h.archivedRows(t)
+	assert.Len(t, files, 1)
+
+	_, srv, _ = bootFunction(t, h, func(c *Config) { c.ArchiveURL = "s3://no-such-bucket/events" })
+	assert.Equal(t, http.StatusServiceUnavailable, readyz(t, srv), "a missing bucket makes the function unready")
+}
+
+// readyz is the status of srv's /readyz.
+func readyz(t *testing.T, srv *httptest.Server) int {
+	t.Helper()
+	resp, err := http.Get(srv.URL + "/readyz")
 	require.NoError(t, err)
-	ready.Body.Close()
-	assert.Equal(t, http.StatusServiceUnavailable, ready.StatusCode)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // counter is the value of the unlabelled counter name in reg.

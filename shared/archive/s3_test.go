@@ -1,9 +1,11 @@
 package archive
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,4 +59,52 @@ func TestUploadTempNameRoundTrip(t *testing.T) {
 		_, _, ok := parseUploadTempName(temp)
 		assert.False(t, ok, temp)
 	}
+}
+
+// TestS3UnfinishedUploadIsListedAndAborted: what a Put interrupted by a
+// crash leaves (an upload never completed) is a temporary name, and
+// removing that name aborts the upload.
+func TestS3UnfinishedUploadIsListedAndAborted(t *testing.T) {
+	t.Parallel()
+	for _, b := range []backend{fakeS3Backend, realS3Backend} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			loc := b.open(t)
+			s := loc.Storage.(*s3Storage)
+			name := "project=p/date=2020-01-01/0123456789ab-000000000001.parquet"
+			core := minio.Core{Client: s.client}
+			id, err := core.NewMultipartUpload(ctx, s.bucket, s.key(name), minio.PutObjectOptions{})
+			require.NoError(t, err)
+			_, err = core.PutObjectPart(ctx, s.bucket, s.key(name), id, 1, strings.NewReader("part"), 4, minio.PutObjectPartOptions{})
+			require.NoError(t, err)
+
+			names := loc.names(t)
+			require.Equal(t, []string{uploadTempName(name, id)}, names)
+			require.NoError(t, loc.Remove(ctx, names[0]))
+			assert.Empty(t, loc.names(t))
+			assert.NoError(t, loc.Remove(ctx, names[0]), "aborting twice is no error")
+			assert.False(t, loc.exists(t, name))
+		})
+	}
+}
+
+// TestS3ListStaysUnderThePrefix: a prefix is a directory, not a string
+// prefix: s3://b/archive/x does not see s3://b/archive/xy.
+func TestS3ListStaysUnderThePrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	endpoint := startFakeS3(t)
+	open := func(raw string) location {
+		return openLocation(t, raw, S3Options{Endpoint: endpoint, Credentials: fakeS3Credentials})
+	}
+	x, xy, root := open("s3://"+fakeS3Bucket+"/archive/x"), open("s3://"+fakeS3Bucket+"/archive/xy"), open("s3://"+fakeS3Bucket)
+	name := "project=p/date=2020-01-01/f.parquet"
+	x.put(t, name, []byte("x"))
+	xy.put(t, name, []byte("xy"))
+	assert.Equal(t, []string{name}, x.names(t))
+	assert.Equal(t, []byte("x"), x.read(t, name))
+	assert.Empty(t, root.names(t), "archive/x/project=p/... is four levels below the bucket")
+	require.NoError(t, x.Remove(ctx, name))
+	assert.Equal(t, []string{name}, xy.names(t))
 }
