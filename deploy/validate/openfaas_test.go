@@ -75,17 +75,17 @@ func TestStackCatchesMistakes(t *testing.T) {
 	}
 }
 
-// TestStackEnvironmentFileIsStrict: a mistake in the shared environment
+// TestStackEnvironmentFileIsStrict: a mistake in a shared environment
 // file is caught too (faas-cli reads it as loosely as stack.yml).
 func TestStackEnvironmentFileIsStrict(t *testing.T) {
 	t.Parallel()
 	r := repo(t)
-	for _, tc := range []struct{ old, new, wantErr string }{
-		{"  NATS_STREAM: EVENTFN", "  NATS_STREEM: EVENTFN", "NATS_STREEM is read by no function"},
-		{"environment:", "enviroment:", "field enviroment not found"},
+	for _, tc := range []struct{ file, old, new, wantErr string }{
+		{"nats.yml", "  NATS_STREAM: EVENTFN", "  NATS_STREEM: EVENTFN", "NATS_STREEM is read by no function"},
+		{"env.yml", "environment:", "enviroment:", "field enviroment not found"},
 	} {
-		env := brokenCopy(t, r.Path("deploy/openfaas/env.yml"), tc.old, tc.new)
-		stackFile := brokenCopy(t, r.Path("stack.yml"), "- deploy/openfaas/env.yml", "- "+env)
+		env := brokenCopy(t, r.Path("deploy/openfaas/"+tc.file), tc.old, tc.new)
+		stackFile := brokenCopy(t, r.Path("stack.yml"), "- deploy/openfaas/"+tc.file, "- "+env)
 		_, err := CheckStack(r, stackFile)
 		assert.ErrorContains(t, err, tc.wantErr)
 	}

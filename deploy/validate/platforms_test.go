@@ -3,7 +3,10 @@ package validate
 import (
 	"maps"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/openfaas/go-sdk/stack"
@@ -45,12 +48,49 @@ func TestPlatformsAgree(t *testing.T) {
 	}
 
 	// OpenFaaS and Knative run in a cluster: one set of shared settings.
-	data, err := os.ReadFile(r.Path("deploy/openfaas/env.yml"))
+	// deploy/openfaas/env.yml is ConfigMap eventfn, deploy/openfaas/X.yml is
+	// ConfigMap eventfn-X, and each function reads the same ones on both.
+	files, err := filepath.Glob(r.Path("deploy/openfaas/*.yml"))
 	require.NoError(t, err)
-	var env stack.EnvironmentFile
-	require.NoError(t, decodeStrict(data, &env))
-	assert.Equal(t, env.Environment, m.ConfigMaps["eventfn"].Data,
-		"deploy/openfaas/env.yml and knative/00-config.yaml hold the same settings")
+	configMapOf := func(file string) string {
+		base := strings.TrimSuffix(filepath.Base(file), ".yml")
+		if base == "env" {
+			return "eventfn"
+		}
+		return "eventfn-" + base
+	}
+	var fromFiles []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var env stack.EnvironmentFile
+		require.NoError(t, decodeStrict(data, &env))
+		cm := m.ConfigMaps[configMapOf(f)]
+		if assert.NotNil(t, cm, "%s has no ConfigMap %s in knative/00-config.yaml", f, configMapOf(f)) {
+			assert.Equal(t, env.Environment, cm.Data, "%s and ConfigMap %s hold the same settings", f, cm.Name)
+		}
+		fromFiles = append(fromFiles, configMapOf(f))
+	}
+	for name := range m.ConfigMaps {
+		if name == "eventfn-broker-channel" { // the Broker's, not the functions'
+			continue
+		}
+		assert.Contains(t, fromFiles, name, "ConfigMap %s has no deploy/openfaas file", name)
+	}
+	for _, name := range want {
+		var faas, kn []string
+		for _, f := range services.Functions[name].EnvironmentFile {
+			faas = append(faas, configMapOf(f))
+		}
+		for _, from := range m.Services[name].Spec.Template.Spec.Containers[0].EnvFrom {
+			if from.ConfigMapRef != nil {
+				kn = append(kn, from.ConfigMapRef.Name)
+			}
+		}
+		slices.Sort(faas)
+		slices.Sort(kn)
+		assert.Equal(t, faas, kn, "%s: environment_file of stack.yml and envFrom of knative/", name)
+	}
 
 	docs, err := os.ReadFile(r.Path("docs/deploy.md"))
 	require.NoError(t, err)
@@ -60,12 +100,12 @@ func TestPlatformsAgree(t *testing.T) {
 	}
 	slices.Sort(secrets)
 	for _, s := range slices.Compact(secrets) {
-		assert.Contains(t, string(docs), "faas-cli secret create "+s+" ", "docs/deploy.md creates OpenFaaS secret %s", s)
+		assert.True(t, strings.Contains(string(docs), "faas-cli secret create "+s+" "), "docs/deploy.md creates OpenFaaS secret %s", s)
 	}
 	for name, keys := range m.SecretKeys {
-		assert.Contains(t, string(docs), "create secret generic "+name+" ", "docs/deploy.md creates Secret %s", name)
+		assert.True(t, strings.Contains(string(docs), "create secret generic "+name+" "), "docs/deploy.md creates Secret %s", name)
 		for _, k := range keys {
-			assert.Regexp(t, `--from-(literal|file)=`+k+`=`, string(docs), "docs/deploy.md sets key %s of Secret %s", k, name)
+			assert.True(t, regexp.MustCompile(`--from-(literal|file)=`+k+`=`).MatchString(string(docs)), "docs/deploy.md sets key %s of Secret %s", k, name)
 		}
 	}
 }
