@@ -20,9 +20,10 @@ import (
 // environment so that the file's own defaults are what is checked. It
 // then checks the function services — those built from the Dockerfile with
 // build argument FUNCTION: the argument equals the service name, the image
-// is named after it, every variable set is read by a function; and that
-// every service has a healthcheck (but the scheduler, which nothing waits
-// on) and every bind-mounted file exists.
+// is named after it, every variable set is read by that function and the
+// function's own config code loads and validates them; and that every
+// service has a healthcheck (but the scheduler, which nothing waits on) and
+// every bind-mounted file exists.
 // It returns the project and every problem, joined.
 func CheckCompose(r Repo, file string) (*types.Project, error) {
 	opts, err := cli.NewProjectOptions([]string{file},
@@ -38,10 +39,6 @@ func CheckCompose(r Repo, file string) (*types.Project, error) {
 	project, err := opts.LoadProject(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("%s: compose-go: %w", file, err)
-	}
-	known, err := r.EnvNames()
-	if err != nil {
-		return nil, err
 	}
 	var errs []error
 	fail := func(format string, args ...any) {
@@ -73,7 +70,17 @@ func CheckCompose(r Repo, file string) (*types.Project, error) {
 		if _, err := os.Stat(filepath.Join(s.Build.Context, "Dockerfile")); err != nil {
 			fail("service %s: build context has no Dockerfile: %v", name, err)
 		}
-		for _, e := range unknownEnv("service "+name, slices.Sorted(maps.Keys(s.Environment)), known) {
+		env := NewFunctionEnv()
+		for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
+			if v := s.Environment[k]; v != nil { // nil: passed through from an empty shell
+				env.Set(k, *v, "environment")
+			}
+		}
+		_, launchErrs := env.applyLauncher()
+		for _, e := range launchErrs {
+			fail("service %s: %v", name, e)
+		}
+		for _, e := range CheckFunctionEnv("service "+name, fn, env) {
 			errs = append(errs, fmt.Errorf("%s: %w", file, e))
 		}
 	}

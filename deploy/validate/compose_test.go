@@ -43,13 +43,6 @@ func TestComposeIsValid(t *testing.T) {
 		}
 		assert.NotEmpty(t, p.Services[name].DependsOn, name)
 	}
-	// The README's local keys work as pasted against compose too.
-	keys := p.Services["ingest"].Environment["API_KEYS"]
-	require.NotNil(t, keys)
-	assert.Equal(t, "wk_local_dev=demo:write,rk_local_dev=demo:read", *keys)
-	cont := p.Services["consume-batch"].Environment["CONSUME_CONTINUOUS"]
-	require.NotNil(t, cont)
-	assert.Equal(t, "true", *cont)
 }
 
 // TestComposeCatchesMistakes feeds CheckCompose broken copies of
@@ -65,7 +58,10 @@ func TestComposeCatchesMistakes(t *testing.T) {
 		{"bad healthcheck interval", "      interval: 5s\n      timeout: 3s\n      retries: 20\n\n  redis:", "      interval: often\n      timeout: 3s\n      retries: 20\n\n  redis:", "often"},
 		{"undefined volume", "      - natsdata:/data", "      - natadata:/data", "natadata"},
 		{"build argument names another function", "        FUNCTION: stats-top", "        FUNCTION: stats-dau", `service stats-top builds function "stats-dau"`},
-		{"variable no function reads", "      DEDUP_WINDOW: ${DEDUP_WINDOW:-24h}", "      DEDUP_WINDW: ${DEDUP_WINDOW:-24h}", "DEDUP_WINDW is read by no function"},
+		{"variable no function reads", "      DEDUP_WINDOW: ${DEDUP_WINDOW:-24h}", "      DEDUP_WINDW: ${DEDUP_WINDOW:-24h}", "service ingest: environment variable DEDUP_WINDW (from environment) is not read by ingest"},
+		{"variable another function reads", "      <<: [*env, *keys-env, *database-env]\n    depends_on: &stats-depends", "      <<: [*env, *keys-env, *database-env]\n      HOT_DAYS: ${HOT_DAYS:-30}\n    depends_on: &stats-depends", "service stats-top: environment variable HOT_DAYS (from environment) is not read by stats-top"},
+		{"default the function refuses", "${DEDUP_WINDOW:-24h}", "${DEDUP_WINDOW:-24hours}", "service ingest: ingest would not start with this environment: config: envconfig.Process: assigning DEDUP_WINDOW"},
+		{"NATS settings on a function without NATS", "      <<: [*env, *keys-env, *database-env]\n    depends_on: &stats-depends", "      <<: [*env, *keys-env, *database-env, *nats-env]\n    depends_on: &stats-depends", "service stats-dau: environment variable NATS_URL (from environment) is not read by stats-dau"},
 		{"service without healthcheck", "    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 5s\n      timeout: 3s\n      retries: 20\n", "", "service redis has no healthcheck"},
 		{"bind mount of a missing file", "./deploy/gateway/nginx.conf:", "./deploy/gateway/nginx.cnf:", "deploy/gateway/nginx.cnf, which does not exist"},
 		{"image of another function", "/archive:${TAG:-latest}", "/stats-dau:${TAG:-latest}", `service archive: image "ghcr.io/eventfn/stats-dau:latest" is not named after the function`},

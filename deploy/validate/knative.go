@@ -48,8 +48,10 @@ type knativeObject interface {
 // on create, with the default configuration) and keeps errors, not
 // warnings. It then checks what only a running cluster would report:
 // references between the objects (broker, subscriber, sink, ConfigMaps),
-// image names, and that every environment variable set is read by a
-// function. It returns the objects and every problem, joined.
+// image names, and each Service's environment (ConfigMaps, env, Secrets as placeholders): every
+// variable read by that function, and the whole loaded and validated by
+// the function's own config code. It returns the objects and every
+// problem, joined.
 func CheckKnative(r Repo, dir string) (*Manifests, error) {
 	m := &Manifests{
 		Services:    map[string]*servingv1.Service{},
@@ -76,11 +78,7 @@ func CheckKnative(r Repo, dir string) (*Manifests, error) {
 			}
 		}
 	}
-	known, err := r.EnvNames()
-	if err != nil {
-		return nil, err
-	}
-	errs = append(errs, m.crossCheck(known)...)
+	errs = append(errs, m.crossCheck()...)
 	return m, errors.Join(errs...)
 }
 
@@ -185,8 +183,9 @@ func admit[T any, PT interface {
 	return nil
 }
 
-// crossCheck checks references between the objects and environment names.
-func (m *Manifests) crossCheck(known map[string]bool) []error {
+// crossCheck checks references between the objects and each Service's
+// environment.
+func (m *Manifests) crossCheck() []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	service := func(what string, ref *duckv1.KReference) {
@@ -202,7 +201,7 @@ func (m *Manifests) crossCheck(known map[string]bool) []error {
 			if err := checkImage(c.Image, name); err != nil {
 				errs = append(errs, fmt.Errorf("Service %s: %w", name, err))
 			}
-			var env []string
+			env := NewFunctionEnv()
 			for _, from := range c.EnvFrom {
 				switch {
 				case from.ConfigMapRef != nil:
@@ -211,24 +210,44 @@ func (m *Manifests) crossCheck(known map[string]bool) []error {
 						fail("Service %s: envFrom ConfigMap %q is not here", name, from.ConfigMapRef.Name)
 						continue
 					}
-					env = append(env, slices.Collect(maps.Keys(cm.Data))...)
+					for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+						env.Set(from.Prefix+k, cm.Data[k], "ConfigMap "+cm.Name)
+					}
 				case from.SecretRef != nil:
 					fail("Service %s: envFrom a whole Secret hides which variables it sets; use env valueFrom secretKeyRef", name)
 				}
 			}
 			for _, e := range c.Env {
-				env = append(env, e.Name)
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				switch {
+				case e.ValueFrom == nil:
+					env.Set(e.Name, e.Value, "env")
+				case e.ValueFrom.SecretKeyRef != nil:
 					ref := e.ValueFrom.SecretKeyRef
 					if !slices.Contains(m.SecretKeys[ref.Name], ref.Key) {
 						m.SecretKeys[ref.Name] = append(m.SecretKeys[ref.Name], ref.Key)
 					}
+					env.Set(e.Name, Placeholder(e.Name), "Secret "+ref.Name+" key "+ref.Key)
+				case e.ValueFrom.ConfigMapKeyRef != nil:
+					ref := e.ValueFrom.ConfigMapKeyRef
+					cm := m.ConfigMaps[ref.Name]
+					v, ok := "", false
+					if cm != nil {
+						v, ok = cm.Data[ref.Key]
+					}
+					if !ok {
+						fail("Service %s: env %s refers to key %q of ConfigMap %q, which is not here", name, e.Name, ref.Key, ref.Name)
+						continue
+					}
+					env.Set(e.Name, v, "ConfigMap "+ref.Name+" key "+ref.Key)
+				default: // fieldRef, resourceFieldRef: set by the cluster
+					env.Set(e.Name, Placeholder(e.Name), "env valueFrom")
 				}
 			}
-			slices.Sort(env)
-			for _, e := range unknownEnv("Service "+name, slices.Compact(env), known) {
-				errs = append(errs, e)
+			_, launchErrs := env.applyLauncher()
+			for _, e := range launchErrs {
+				errs = append(errs, fmt.Errorf("Service %s: %w", name, e))
 			}
+			errs = append(errs, CheckFunctionEnv("Service "+name, name, env)...)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.Triggers)) {

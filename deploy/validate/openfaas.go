@@ -34,10 +34,12 @@ var secretPath = regexp.MustCompile(regexp.QuoteMeta(SecretsDir) + `([a-z0-9][a-
 // strictly (unknown fields are errors: faas-cli ignores them silently),
 // and checks what faas-cli would find only at build or deploy time:
 // the dockerfile build of each function, its image name, its environment
-// files and variable names, its secrets, scaling labels and cron
-// annotations. Relative paths (handler, environment_file) are taken from
-// the repository root, where faas-cli runs. It returns the parsed stack
-// and every problem found, joined.
+// (files and its own variables: each one read by that function, and the
+// whole loaded and validated by the function's own config code, secrets
+// standing in as placeholders), its secrets, scaling labels and cron
+// annotations. Relative paths (handler,
+// environment_file) are taken from the repository root, where faas-cli
+// runs. It returns the parsed stack and every problem found, joined.
 func CheckStack(r Repo, file string) (*stack.Services, error) {
 	services, err := stack.ParseYAMLFile(file, "", "", true)
 	if err != nil {
@@ -51,13 +53,9 @@ func CheckStack(r Repo, file string) (*stack.Services, error) {
 	if err := decodeStrict(raw, &strict); err != nil {
 		return nil, fmt.Errorf("%s: strict decode: %w", file, err)
 	}
-	known, err := r.EnvNames()
-	if err != nil {
-		return nil, err
-	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(services.Functions)) {
-		for _, e := range checkFunction(r, name, services.Functions[name], known) {
+		for _, e := range checkFunction(r, name, services.Functions[name]) {
 			errs = append(errs, fmt.Errorf("%s: function %s: %w", file, name, e))
 		}
 	}
@@ -70,7 +68,7 @@ func decodeStrict(data []byte, v any) error {
 	return dec.Decode(v)
 }
 
-func checkFunction(r Repo, name string, f stack.Function, known map[string]bool) []error {
+func checkFunction(r Repo, name string, f stack.Function) []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -91,16 +89,16 @@ func checkFunction(r Repo, name string, f stack.Function, known map[string]bool)
 		errs = append(errs, err)
 	}
 
-	// Environment: files decoded strictly, every name read by a function.
-	env := maps.Clone(f.Environment)
-	if env == nil {
-		env = map[string]string{}
-	}
+	// Environment: files decoded strictly and merged in order, the
+	// function's own variables last (they win, as in faas-cli); then what
+	// the image's launcher sets from secret files.
+	env := NewFunctionEnv()
 	for _, ef := range f.EnvironmentFile {
-		if !filepath.IsAbs(ef) {
-			ef = r.Path(ef)
+		path := ef
+		if !filepath.IsAbs(path) {
+			path = r.Path(path)
 		}
-		data, err := os.ReadFile(ef)
+		data, err := os.ReadFile(path)
 		if err != nil {
 			fail("environment_file: %v", err)
 			continue
@@ -110,22 +108,34 @@ func checkFunction(r Repo, name string, f stack.Function, known map[string]bool)
 			fail("environment_file %s: %v", ef, err)
 			continue
 		}
-		for k, v := range file.Environment {
-			if _, set := f.Environment[k]; !set { // the function's own value wins
-				env[k] = v
-			}
+		for _, k := range slices.Sorted(maps.Keys(file.Environment)) {
+			env.Set(k, file.Environment[k], "environment_file "+ef)
 		}
 	}
-	errs = append(errs, unknownEnv("environment", slices.Sorted(maps.Keys(env)), known)...)
-
+	for _, k := range slices.Sorted(maps.Keys(f.Environment)) {
+		env.Set(k, f.Environment[k], "environment")
+	}
 	// Secrets: every path under SecretsDir the function reads is mounted.
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		for _, m := range secretPath.FindAllStringSubmatch(env[k], -1) {
+	for _, k := range slices.Sorted(maps.Keys(env.Values)) {
+		for _, m := range secretPath.FindAllStringSubmatch(env.Values[k], -1) {
 			if !slices.Contains(f.Secrets, m[1]) {
 				fail("environment %s reads secret %s, which is not in secrets %v", k, m[1], f.Secrets)
 			}
 		}
 	}
+	paths, launchErrs := env.applyLauncher()
+	errs = append(errs, launchErrs...)
+	for _, p := range paths {
+		if !strings.HasPrefix(p, SecretsDir) {
+			fail("%s reads %s, which is not an OpenFaaS secret (under %s)", launcherEnv, p, SecretsDir)
+		}
+	}
+	// The binary is the build argument's function.
+	fn := name
+	if b := f.BuildArgs["FUNCTION"]; b != "" {
+		fn = b
+	}
+	errs = append(errs, CheckFunctionEnv("environment", fn, env)...)
 
 	var labels, annotations map[string]string
 	if f.Labels != nil {

@@ -57,7 +57,16 @@ func TestStackCatchesMistakes(t *testing.T) {
 		{"bad cron schedule", `schedule: "17 * * * *"`, `schedule: "17 * * *"`, `annotation schedule "17 * * *"`},
 		{"build argument names another function", "FUNCTION: stats-top", "FUNCTION: stats-dau", `build_args.FUNCTION is "stats-dau", want "stats-top"`},
 		{"two functions push one image", "/stats-top:${TAG", "/stats-dau:${TAG", `image "ghcr.io/eventfn/stats-dau:latest" is not named after the function`},
-		{"variable no function reads", "      DEDUP_WINDOW: 24h", "      DEDUPE_WINDOW: 24h", "DEDUPE_WINDOW is read by no function"},
+		{"variable no function reads", "      DEDUP_WINDOW: 24h", "      DEDUPE_WINDOW: 24h", "DEDUPE_WINDOW (from environment) is not read by ingest"},
+		{"variable another function reads", "      API_KEYS_FILE: /var/openfaas/secrets/eventfn-api-keys\n      ENV_FROM_FILES: DATABASE_URL=/var/openfaas/secrets/eventfn-database-url\n      DATABASE_MAX_CONNS: \"4\"\n    secrets:\n      - eventfn-api-keys\n      - eventfn-database-url\n    readonly_root_filesystem: true\n    labels: *stats-scaling\n    annotations:\n      com.openfaas.health.http.path: /_/health\n    requests: *stats-requests\n    limits: *stats-limits\n\n  stats-retention:",
+			"      API_KEYS_FILE: /var/openfaas/secrets/eventfn-api-keys\n      ENV_FROM_FILES: DATABASE_URL=/var/openfaas/secrets/eventfn-database-url\n      DATABASE_MAX_CONNS: \"4\"\n      HOT_DAYS: \"30\"\n    secrets:\n      - eventfn-api-keys\n      - eventfn-database-url\n    readonly_root_filesystem: true\n    labels: *stats-scaling\n    annotations:\n      com.openfaas.health.http.path: /_/health\n    requests: *stats-requests\n    limits: *stats-limits\n\n  stats-retention:",
+			"function stats-top: environment: environment variable HOT_DAYS (from environment) is not read by stats-top"},
+		{"a service's settings on a function that does not use it", "      - deploy/openfaas/nats.yml\n    environment:\n      ENV_FROM_FILES", "      - deploy/openfaas/nats.yml\n      - deploy/openfaas/redis.yml\n    environment:\n      ENV_FROM_FILES",
+			"REDIS_URL (from environment_file deploy/openfaas/redis.yml) is not read by consume-batch"},
+		{"value the function refuses", "      DEDUP_WINDOW: 24h", "      DEDUP_WINDOW: 24hours", "function ingest: environment: ingest would not start with this environment: config: envconfig.Process: assigning DEDUP_WINDOW"},
+		{"value refused by a cross-field rule", `      CONSUME_BATCH_SIZE: "500"`, `      CONSUME_BATCH_SIZE: "50000"`, "consume-batch would not start with this environment: config: CONSUME_BATCH_SIZE must be at most"},
+		{"launcher variable the function does not read", "ENV_FROM_FILES: DATABASE_URL=/var/openfaas/secrets/eventfn-database-url\n      DATABASE_MAX_CONNS: \"8\"", "ENV_FROM_FILES: DATABASE_URI=/var/openfaas/secrets/eventfn-database-url\n      DATABASE_MAX_CONNS: \"8\"",
+			"DATABASE_URI (from secret file /var/openfaas/secrets/eventfn-database-url (ENV_FROM_FILES)) is not read by consume-batch"},
 		{"secret read but not mounted", "    secrets:\n      - eventfn-database-url\n    readonly_root_filesystem: true\n    labels:\n      com.openfaas.scale.min: \"1\"\n      com.openfaas.scale.max: \"4\"", "    readonly_root_filesystem: true\n    labels:\n      com.openfaas.scale.min: \"1\"\n      com.openfaas.scale.max: \"4\"", "reads secret eventfn-database-url, which is not in secrets"},
 		{"scaling label not a number", `com.openfaas.scale.max: "20"`, `com.openfaas.scale.max: twenty`, `label com.openfaas.scale.max "twenty"`},
 		{"min above max", `com.openfaas.scale.min: "2"`, `com.openfaas.scale.min: "40"`, "com.openfaas.scale.min 40 is above com.openfaas.scale.max 20"},
@@ -76,13 +85,19 @@ func TestStackCatchesMistakes(t *testing.T) {
 }
 
 // TestStackEnvironmentFileIsStrict: a mistake in a shared environment
-// file is caught too (faas-cli reads it as loosely as stack.yml).
+// file is caught too (faas-cli reads it as loosely as stack.yml), names and
+// values.
 func TestStackEnvironmentFileIsStrict(t *testing.T) {
 	t.Parallel()
 	r := repo(t)
 	for _, tc := range []struct{ file, old, new, wantErr string }{
-		{"nats.yml", "  NATS_STREAM: EVENTFN", "  NATS_STREEM: EVENTFN", "NATS_STREEM is read by no function"},
+		{"nats.yml", "  NATS_STREAM: EVENTFN", "  NATS_STREEM: EVENTFN", "NATS_STREEM (from environment_file " /* the copy's path */},
+		{"nats.yml", "  NATS_STREAM: EVENTFN", "  NATS_STREAM: EVENT.FN", `ingest would not start with this environment: config: NATS_STREAM "EVENT.FN"`},
 		{"env.yml", "environment:", "enviroment:", "field enviroment not found"},
+		{"env.yml", "  LOG_LEVEL: info", "  LOG_LEVEL: verbose", `stats-dau would not start with this environment: config: LOG_LEVEL "verbose"`},
+		{"archive.yml", `  HOT_DAYS: "30"`, `  HOT_DAYS: "0"`, "archive would not start with this environment: config: HOT_DAYS must be at least 1"},
+		// Refused today for any s3 URL; with S3 support, for the missing bucket.
+		{"archive.yml", "  ARCHIVE_URL: s3://eventfn-archive/events", "  ARCHIVE_URL: s3:///events", "archive would not start with this environment: config: ARCHIVE_URL"},
 	} {
 		env := brokenCopy(t, r.Path("deploy/openfaas/"+tc.file), tc.old, tc.new)
 		stackFile := brokenCopy(t, r.Path("stack.yml"), "- deploy/openfaas/"+tc.file, "- "+env)

@@ -3,10 +3,8 @@ package validate
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -44,51 +42,6 @@ func (r Repo) Functions() ([]string, error) {
 	return names, nil
 }
 
-var (
-	envconfigTag = regexp.MustCompile(`envconfig:"([A-Z][A-Z0-9_]*)"`)
-	readmeEnvRow = regexp.MustCompile("(?m)^\\|\\s*`([A-Z][A-Z0-9_]*)`\\s*\\|")
-)
-
-// EnvNames returns every environment variable name a deployment file may
-// set: the envconfig tags of the Go code outside tests, the variables of
-// the README's configuration table and the launcher's. A
-// name outside this set is a typo that a function would silently ignore.
-func (r Repo) EnvNames() (map[string]bool, error) {
-	names := map[string]bool{launcherEnv: true}
-	for _, dir := range []string{"shared", "functions", "cmd"} {
-		err := filepath.WalkDir(r.Path(dir), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return nil
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			for _, m := range envconfigTag.FindAllSubmatch(b, -1) {
-				names[string(m[1])] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("scan %s for envconfig tags: %w", dir, err)
-		}
-	}
-	readme, err := os.ReadFile(r.Path("README.md"))
-	if err != nil {
-		return nil, fmt.Errorf("read README: %w", err)
-	}
-	for _, m := range readmeEnvRow.FindAllSubmatch(readme, -1) {
-		names[string(m[1])] = true
-	}
-	return names, nil
-}
-
 // SameFunctions reports how got (the functions a deployment file defines)
 // differs from want (functions/): one error naming what is missing and
 // what is extra, or nil.
@@ -115,15 +68,4 @@ func SameFunctions(what string, want, got []string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: functions differ from functions/: %s", what, strings.Join(diff, ", "))
-}
-
-// unknownEnv returns an error per name of env that is not in known.
-func unknownEnv(where string, env []string, known map[string]bool) []error {
-	var errs []error
-	for _, name := range env {
-		if !known[name] {
-			errs = append(errs, fmt.Errorf("%s: environment variable %s is read by no function (typo?)", where, name))
-		}
-	}
-	return errs
 }
