@@ -7,8 +7,10 @@
 // environment the function would get (secrets as placeholders) with that
 // function's own config code from the top-level module (serve.Spec.Build,
 // stopped before it connects to anything), and checks each variable set is
-// one that function reads. Each check returns every problem it finds, and
-// each is fed a broken copy in its tests to show it catches the mistake.
+// one that function reads; and it checks label and annotation keys under
+// Knative's and OpenFaaS's prefixes against the keys they define. Each check
+// returns every problem it finds, and each is fed a broken copy in its tests
+// to show it catches the mistake.
 //
 // It is a separate, test-only module so that the Kubernetes and Knative
 // dependencies stay out of the top-level go.mod. It imports the top-level

@@ -48,7 +48,8 @@ type knativeObject interface {
 // on create, with the default configuration) and keeps errors, not
 // warnings. It then checks what only a running cluster would report:
 // references between the objects (broker, subscriber, sink, ConfigMaps),
-// image names, and each Service's environment (ConfigMaps, env, Secrets as placeholders): every
+// image names, label and annotation keys under Knative's prefixes, and each
+// Service's environment (ConfigMaps, env, Secrets as placeholders): every
 // variable read by that function, and the whole loaded and validated by
 // the function's own config code. It returns the objects and every
 // problem, joined.
@@ -183,8 +184,8 @@ func admit[T any, PT interface {
 	return nil
 }
 
-// crossCheck checks references between the objects and each Service's
-// environment.
+// crossCheck checks references between the objects, their label and
+// annotation keys, and each Service's environment.
 func (m *Manifests) crossCheck() []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -250,6 +251,7 @@ func (m *Manifests) crossCheck() []error {
 			errs = append(errs, CheckFunctionEnv("Service "+name, name, env)...)
 		}
 	}
+	errs = append(errs, m.checkKeys()...)
 	for _, name := range slices.Sorted(maps.Keys(m.Triggers)) {
 		t := m.Triggers[name]
 		if m.Brokers[t.Spec.Broker] == nil {
@@ -277,6 +279,37 @@ func (m *Manifests) crossCheck() []error {
 	}
 	for _, keys := range m.SecretKeys {
 		slices.Sort(keys)
+	}
+	return errs
+}
+
+// checkKeys checks the label and annotation keys of every object (and of
+// each Service's revision template) under Knative's prefixes.
+func (m *Manifests) checkKeys() []error {
+	var errs []error
+	check := func(what string, o metav1.Object) {
+		for _, e := range checkKeys(knativeKeys, "label", o.GetLabels()) {
+			errs = append(errs, fmt.Errorf("%s: %w", what, e))
+		}
+		for _, e := range checkKeys(knativeKeys, "annotation", o.GetAnnotations()) {
+			errs = append(errs, fmt.Errorf("%s: %w", what, e))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Services)) {
+		check("Service "+name, m.Services[name])
+		check("Service "+name+" template", &m.Services[name].Spec.Template.ObjectMeta)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Brokers)) {
+		check("Broker "+name, m.Brokers[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Triggers)) {
+		check("Trigger "+name, m.Triggers[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.PingSources)) {
+		check("PingSource "+name, m.PingSources[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.ConfigMaps)) {
+		check("ConfigMap "+name, m.ConfigMaps[name])
 	}
 	return errs
 }

@@ -36,8 +36,8 @@ var secretPath = regexp.MustCompile(regexp.QuoteMeta(SecretsDir) + `([a-z0-9][a-
 // the dockerfile build of each function, its image name, its environment
 // (files and its own variables: each one read by that function, and the
 // whole loaded and validated by the function's own config code, secrets
-// standing in as placeholders), its secrets, scaling labels and cron
-// annotations. Relative paths (handler,
+// standing in as placeholders), its secrets, its com.openfaas.* keys,
+// scaling labels and cron annotations. Relative paths (handler,
 // environment_file) are taken from the repository root, where faas-cli
 // runs. It returns the parsed stack and every problem found, joined.
 func CheckStack(r Repo, file string) (*stack.Services, error) {
@@ -144,6 +144,8 @@ func checkFunction(r Repo, name string, f stack.Function) []error {
 	if f.Annotations != nil {
 		annotations = *f.Annotations
 	}
+	errs = append(errs, checkKeys(openfaasKeys, "label", labels)...)
+	errs = append(errs, checkKeys(openfaasKeys, "annotation", annotations)...)
 	errs = append(errs, checkScaleLabels(labels)...)
 	errs = append(errs, checkCron(annotations)...)
 	if p, ok := annotations[HealthPathAnnotation]; ok && !strings.HasPrefix(p, "/") {
@@ -165,8 +167,8 @@ func checkImage(image, name string) error {
 	return nil
 }
 
-// checkScaleLabels checks the com.openfaas.scale.* labels faas-netes and
-// the OpenFaaS autoscaler read.
+// checkScaleLabels checks the values of the com.openfaas.scale.* labels
+// faas-netes and the OpenFaaS autoscaler read (openfaasKeys checks the keys).
 func checkScaleLabels(labels map[string]string) []error {
 	var errs []error
 	ints := map[string]int{}
@@ -195,10 +197,6 @@ func checkScaleLabels(labels map[string]string) []error {
 		case "com.openfaas.scale.zero-duration":
 			if !regexp.MustCompile(`^\d+[smh]$`).MatchString(v) {
 				errs = append(errs, fmt.Errorf("label %s %q is not a duration like 15m", k, v))
-			}
-		default:
-			if strings.HasPrefix(k, "com.openfaas.scale.") {
-				errs = append(errs, fmt.Errorf("label %s is not an OpenFaaS scaling label", k))
 			}
 		}
 	}
