@@ -36,7 +36,7 @@ LABEL org.opencontainers.image.title="eventfn-${FUNCTION}" \
 COPY --from=build /out/function /usr/local/bin/function
 COPY --from=build /out/launch /usr/local/bin/launch
 # /data is writable by the function user; a volume mounted there inherits
-# that owner (docker compose keeps file:// archives in it).
+# that owner (for a file:// ARCHIVE_URL; the deployments archive to S3).
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 ENV PORT=8080

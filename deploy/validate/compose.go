@@ -22,8 +22,9 @@ import (
 // build argument FUNCTION: the argument equals the service name, the image
 // is named after it, every variable set is read by that function and the
 // function's own config code loads and validates them; and that every
-// service has a healthcheck (but the scheduler, which nothing waits on) and
-// every bind-mounted file exists.
+// service has a healthcheck (but the scheduler, which nothing waits on, and
+// one-shot jobs that others wait to complete) and every bind-mounted file
+// exists.
 // It returns the project and every problem, joined.
 func CheckCompose(r Repo, file string) (*types.Project, error) {
 	opts, err := cli.NewProjectOptions([]string{file},
@@ -40,6 +41,14 @@ func CheckCompose(r Repo, file string) (*types.Project, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: compose-go: %w", file, err)
 	}
+	oneShot := map[string]bool{}
+	for _, s := range project.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				oneShot[dep] = true
+			}
+		}
+	}
 	var errs []error
 	fail := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{file}, args...)...))
@@ -54,7 +63,7 @@ func CheckCompose(r Repo, file string) (*types.Project, error) {
 				}
 			}
 		}
-		if s.HealthCheck == nil && name != "scheduler" {
+		if s.HealthCheck == nil && name != "scheduler" && !oneShot[name] {
 			fail("service %s has no healthcheck", name)
 		}
 		fn, ok := functionService(s)

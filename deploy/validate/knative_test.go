@@ -49,7 +49,7 @@ func TestKnativeIsValid(t *testing.T) {
 	assert.Equal(t, []string{"consume-batch"}, pushed)
 
 	// The secret the docs tell users to create holds exactly these keys.
-	assert.Equal(t, map[string][]string{"eventfn": {"api-keys", "database-url"}}, m.SecretKeys)
+	assert.Equal(t, map[string][]string{"eventfn": {"api-keys", "database-url", "s3-access-key-id", "s3-secret-access-key"}}, m.SecretKeys)
 }
 
 func envValues(m *Manifests, service string) []string {

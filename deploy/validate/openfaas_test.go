@@ -39,6 +39,9 @@ func TestStackIsValid(t *testing.T) {
 	assert.Equal(t, SecretsDir+"eventfn-api-keys", services.Functions["ingest"].Environment["API_KEYS_FILE"])
 	assert.Equal(t, "DATABASE_URL="+SecretsDir+"eventfn-database-url", services.Functions["consume-batch"].Environment[launcherEnv])
 	assert.NotContains(t, services.Functions["consume-batch"].Environment, "DATABASE_URL", "DATABASE_URL is a secret, not plain environment")
+	// archive's S3 access key comes from secrets through the launcher too.
+	assert.Contains(t, services.Functions["archive"].Environment[launcherEnv], "AWS_ACCESS_KEY_ID="+SecretsDir+"eventfn-s3-access-key-id")
+	assert.Contains(t, services.Functions["archive"].Environment[launcherEnv], "AWS_SECRET_ACCESS_KEY="+SecretsDir+"eventfn-s3-secret-access-key")
 }
 
 // TestStackCatchesMistakes feeds CheckStack broken copies of stack.yml:
