@@ -12,7 +12,7 @@ run: export CONSUME_CONTINUOUS ?= true
 run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
 run: export ARCHIVE_EVERY ?= 1h
 
-.PHONY: run test services check build bench clean
+.PHONY: run test services services-for-tests check build bench clean
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
 run: services
@@ -20,12 +20,16 @@ run: services
 
 ## test: the same service set-up, then formatting, vet and every test with the race detector,
 ## then the deployment files checked by their platforms' own parsers (deploy/validate)
-test: services check
+test: services-for-tests check
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd deploy/validate && $(GO) test -count=1 -timeout 20m ./...
 
 services:
 	@scripts/services
+
+# The same, plus the redis-server binary the fault drills start themselves.
+services-for-tests:
+	@scripts/services --for-tests
 
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
