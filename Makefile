@@ -15,8 +15,11 @@ run: export ARCHIVE_EVERY ?= 1h
 .PHONY: run test services services-for-tests check build bench clean
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
+## The gateway is built (a local tool, not a function image) and exec'd, so that
+## Ctrl-C ends make with the gateway's clean shutdown, not with `go run`'s exit 1.
 run: services
-	$(GO) run ./cmd/gateway
+	$(GO) build -o .run/gateway ./cmd/gateway
+	exec .run/gateway
 
 ## test: the same service set-up, then formatting, vet and every test with the race detector,
 ## then the deployment files checked by their platforms' own parsers (deploy/validate)

@@ -56,6 +56,13 @@ func TestMakefileBuildsThroughScript(t *testing.T) {
 
 	drifted := append(data, "\nbuild:\n\t$(GO) build -o bin/ingest ./functions/ingest\n"...)
 	assert.ErrorContains(t, CheckMakefile(drifted), "runs go build itself")
+	// make run builds its local gateway (no image holds it) with go build;
+	// a function smuggled in beside it is still caught.
+	assert.Contains(t, string(data), "\t$(GO) build -o .run/gateway ./cmd/gateway\n")
+	smuggled := append(data, "\nrun2:\n\t$(GO) build -o .run/x ./cmd/gateway ./functions/ingest\n"...)
+	assert.ErrorContains(t, CheckMakefile(smuggled), "Makefile line")
+	viaCmd := append(data, "\nrun3:\n\tgo install ./cmd/gateway\n"...)
+	assert.ErrorContains(t, CheckMakefile(viaCmd), "runs go build itself")
 	noScript := append(data, "\nbuild:\n\t@echo nothing\n"...)
 	assert.ErrorContains(t, CheckMakefile(noScript), "target build does not run scripts/build-function")
 }
