@@ -151,13 +151,21 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 }
 
 func decodeStructured(body []byte) ([]Item, error) {
-	const want = "body must be one JSON object (a structured CloudEvent)"
+	obj, err := wholeObject(body, "body must be one JSON object (a structured CloudEvent)")
+	if err != nil {
+		return nil, err
+	}
+	return []Item{decodeOne(obj)}, nil
+}
+
+// wholeObject returns the JSON object that is the whole body, want saying
+// what the body must be when it is not. A second value after the object
+// would be dropped without a word, so anything but whitespace is refused.
+func wholeObject(body []byte, want string) ([]byte, error) {
 	start := skipWS(body, 0)
 	if start >= len(body) || body[start] != '{' {
-		return nil, Errorf(CodeInvalid, want)
+		return nil, Errorf(CodeInvalid, "%s", want)
 	}
-	// The whole body is one event: a second value after it would be
-	// dropped without a word, so anything but whitespace is refused.
 	s := plainScanner(body)
 	end, err := s.value(start, 1)
 	if err == nil {
@@ -166,7 +174,7 @@ func decodeStructured(body []byte) ([]Item, error) {
 	if err != nil {
 		return nil, Errorf(CodeInvalid, "%s; it %s", want, err)
 	}
-	return []Item{decodeOne(body[start:end])}, nil
+	return body[start:end], nil
 }
 
 func decodeBatch(body []byte) ([]Item, error) {
@@ -375,21 +383,12 @@ func oneLine(msg string) string {
 }
 
 func decodeSimple(body []byte) ([]Item, error) {
-	const want = `body must be a JSON object {"events": [...]}`
-	start := skipWS(body, 0)
-	if start >= len(body) || body[start] != '{' {
-		return nil, Errorf(CodeInvalid, want)
-	}
-	s := plainScanner(body)
-	end, err := s.value(start, 1)
-	if err == nil {
-		err = s.trailing(end)
-	}
+	obj, err := wholeObject(body, `body must be a JSON object {"events": [...]}`)
 	if err != nil {
-		return nil, Errorf(CodeInvalid, "%s; it %s", want, err)
+		return nil, err
 	}
 	var events []byte
-	_ = eachMember(body[start:end], func(key string, val []byte) error {
+	_ = eachMember(obj, func(key string, val []byte) error {
 		if key == "events" {
 			events = val
 		}
