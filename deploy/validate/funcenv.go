@@ -117,20 +117,13 @@ func (e *FunctionEnv) applyLauncher() ([]string, []error) {
 
 var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// configType returns the config struct a function's spec loads. serve.Spec
-// does not expose it; serve.NewSpec keeps it as the second parameter of its
-// build function, which is where it is read from.
+// configType returns the config struct a function's spec loads.
 func configType(s serve.Spec) (reflect.Type, error) {
-	t := reflect.TypeOf(s)
-	if t != nil && t.Kind() == reflect.Struct {
-		if f, ok := t.FieldByName("build"); ok && f.Type.Kind() == reflect.Func && f.Type.NumIn() == 3 {
-			if c := f.Type.In(1); c.Kind() == reflect.Struct {
-				return c, nil
-			}
-		}
+	t := reflect.TypeOf(s.Config())
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("spec %s: Config() returns %v, not a pointer to a config struct", s.Name(), t)
 	}
-	return nil, fmt.Errorf("cannot find the config type of spec %s (%T): serve.NewSpec changed; "+
-		"deploy/validate needs the spec to name its config type or to load it without building", s.Name(), s)
+	return t.Elem(), nil
 }
 
 // configKeys returns the variables envconfig reads for config type c, as

@@ -59,6 +59,9 @@ type Spec interface {
 	// Build loads the function's config from the environment and builds it.
 	// It returns the server settings so Main knows the port and log level.
 	Build(ctx context.Context, deps func(config.Server) (Deps, error)) (*Function, config.Server, error)
+	// Config returns a pointer to a new zero config of the function, for
+	// tools that check the environment a deployment gives it.
+	Config() any
 }
 
 type spec[C Settings] struct {
@@ -72,6 +75,8 @@ func NewSpec[C Settings](name string, build func(context.Context, C, Deps) (*Fun
 }
 
 func (s spec[C]) Name() string { return s.name }
+
+func (s spec[C]) Config() any { return new(C) }
 
 func (s spec[C]) Build(ctx context.Context, deps func(config.Server) (Deps, error)) (*Function, config.Server, error) {
 	var cfg C
