@@ -1,6 +1,7 @@
 package consume
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -28,6 +29,9 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 	if err != nil {
 		return nil, err
 	}
+	if cfg.AdminKey == "" {
+		deps.Logger.Warn("ADMIN_KEY is not set: anyone who reaches the function can drain the consumer or push events")
+	}
 	return c.Function(), nil
 }
 
@@ -48,8 +52,8 @@ func (c *Consumer) Function() *serve.Function {
 }
 
 // Handle serves POST / with the OpenFaaS go-http signature: a push when the
-// body is a CloudEvent or a batch, a drain otherwise. ADMIN_KEY, when set,
-// is required as a bearer token.
+// body is a CloudEvent or a batch, a drain when it is empty (or {}), 415
+// otherwise. ADMIN_KEY, when set, is required as a bearer token.
 func (c *Consumer) Handle(req handler.Request) (handler.Response, error) {
 	ctx := req.Context()
 	if req.Method != http.MethodPost {
@@ -62,6 +66,12 @@ func (c *Consumer) Handle(req handler.Request) (handler.Response, error) {
 	}
 	if isPush(req.Header) {
 		return c.push(ctx, req), nil
+	}
+	if !isDrain(req.Body) {
+		// Events sent with a content type that is not a CloudEvent mode
+		// would be dropped by a drain without a word.
+		return serve.Error(event.Errorf(event.CodeUnsupportedMedia,
+			"to push events send CloudEvents (ce-* headers, application/cloudevents+json or application/cloudevents-batch+json); to drain, POST an empty body")), nil
 	}
 	res, err := c.Drain(ctx)
 	if err != nil {
@@ -78,4 +88,11 @@ func (c *Consumer) unavailable(err error) handler.Response {
 	}
 	c.log.Error("consume unavailable", "error", err)
 	return serve.Error(event.Wrap(event.CodeUnavailable, err, msg))
+}
+
+// isDrain reports whether body asks for a drain: empty, as schedules and
+// connectors send it, or an empty JSON object.
+func isDrain(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) == 0 || (b[0] == '{' && len(bytes.TrimSpace(b[1:])) == 1 && b[len(b)-1] == '}')
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -96,6 +97,23 @@ func TestFunctionDrainsOnPostWithAdminKey(t *testing.T) {
 	assert.Equal(t, "3.1.0", r.body["openapi"])
 	r = call(t, "GET", url+"/metrics", nil, "")
 	assert.Contains(t, r.raw, `eventfn_consume_messages_total{outcome="inserted"} 2`)
+
+	// A person's curl -d '{}' drains too.
+	r = call(t, "POST", url+"/", hdr("Authorization", "Bearer "+adminKey, "Content-Type", "application/json"), " {} ")
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	assert.Equal(t, 0, r.int("consumed"))
+	// Events in a content type that is no CloudEvent mode are refused, not
+	// taken for a drain and dropped.
+	for _, body := range []struct{ contentType, body string }{
+		{"application/json", `{"specversion":"1.0","id":"x1","source":"/x","type":"t"}`},
+		{"application/json", `{"events":[{"event_id":"x2","event_type":"t"}]}`},
+		{"text/plain", "hello"},
+	} {
+		r = call(t, "POST", url+"/", hdr("Authorization", "Bearer "+adminKey, "Content-Type", body.contentType, "Eventfn-Project", "shop"), body.body)
+		assert.Equal(t, http.StatusUnsupportedMediaType, r.status, r.raw)
+		assert.Contains(t, r.body["error"], "CloudEvents")
+	}
+	assert.Equal(t, 2, h.count(t, "SELECT count(*) FROM events"))
 }
 
 func TestFunctionStoresPushedEvents(t *testing.T) {
@@ -150,6 +168,11 @@ func TestFunctionStoresPushedEvents(t *testing.T) {
 		`{"specversion":"1.0","id":"n1","source":"/x","type":"t","time":"2999-01-01T00:00:00Z","eventfnproject":"shop"}`)
 	assert.Equal(t, http.StatusBadRequest, r.status, r.raw)
 	assert.Equal(t, 3, h.count(t, "SELECT count(*) FROM events"))
+
+	r = call(t, "GET", url+"/metrics", nil, "")
+	for outcome, n := range map[string]int{"inserted": 3, "duplicate": 1, "rejected": 4} {
+		assert.Contains(t, r.raw, fmt.Sprintf(`eventfn_consume_pushed_events_total{outcome=%q} %d`, outcome, n))
+	}
 }
 
 func TestContinuousModeStoresWithoutARequest(t *testing.T) {

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are consume-batch's own counters.
 type metrics struct {
 	messages *prometheus.CounterVec
+	pushed   *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	batch    prometheus.Histogram
 }
@@ -14,6 +15,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfn_consume_messages_total",
 			Help: "Messages handled, by outcome: inserted, duplicate, dead_lettered, or retried (left for redelivery).",
+		}, []string{"outcome"}),
+		pushed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfn_consume_pushed_events_total",
+			Help: "Events of push requests, by outcome: inserted, duplicate, rejected.",
 		}, []string{"outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfn_consume_failures_total",
@@ -25,6 +30,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
-	reg.MustRegister(m.messages, m.failures, m.batch)
+	reg.MustRegister(m.messages, m.pushed, m.failures, m.batch)
 	return m
 }

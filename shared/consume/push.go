@@ -88,6 +88,9 @@ func (c *Consumer) push(ctx context.Context, req handler.Request) handler.Respon
 		res.Inserted, res.Duplicates = w.inserted, w.duplicates
 		res.Consumed = w.inserted + w.duplicates
 	}
+	c.m.pushed.WithLabelValues("inserted").Add(float64(res.Inserted))
+	c.m.pushed.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	c.m.pushed.WithLabelValues("rejected").Add(float64(len(res.Rejected)))
 	slices.SortStableFunc(res.Rejected, func(a, b event.Rejection) int { return cmp.Compare(a.Index, b.Index) })
 	status := http.StatusOK
 	switch {

@@ -97,7 +97,8 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 		case "23505":
 			copyIDs = false
 			continue
-		case "23514": // no partition for a row: the cache is stale (archived, dropped)
+		}
+		if noPartition(lastErr) { // the cache is stale (archived, dropped)
 			s.mu.Lock()
 			clear(s.partitions)
 			s.mu.Unlock()
@@ -143,11 +144,14 @@ func toRows(evs []*event.Event) ([]row, error) {
 				r.data = d
 			}
 		}
-		ext, err := json.Marshal(ce.Extensions())
-		if err != nil {
-			return nil, &PermanentError{Err: fmt.Errorf("event %q: extensions: %w", ce.ID(), err)}
+		r.extensions = []byte("{}")
+		if exts := ce.Extensions(); len(exts) > 0 {
+			ext, err := json.Marshal(exts)
+			if err != nil {
+				return nil, &PermanentError{Err: fmt.Errorf("event %q: extensions: %w", ce.ID(), err)}
+			}
+			r.extensions = ext
 		}
-		r.extensions = ext
 		rows[i] = r
 	}
 	return rows, nil
@@ -329,16 +333,24 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // events: a data exception or integrity violation from PostgreSQL (SQLSTATE
 // classes 22 and 23, but for a missing partition and an identity stored by
 // a concurrent batch; a JSON document too deep for its stack, 54001), or
-// an event that cannot be encoded. Connection
-// failures, timeouts and lost races are not permanent.
+// an event that cannot be encoded. Connection failures, timeouts and lost
+// races are not permanent.
 func IsPermanent(err error) bool {
 	var pe *PermanentError
 	if errors.As(err, &pe) {
 		return true
 	}
 	state := sqlState(err)
-	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23514" && state != "23505") ||
+	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23505" && !noPartition(err)) ||
 		state == "54001") // stack depth: a document nested too deep, every time
+}
+
+// noPartition reports whether err is PostgreSQL finding no partition for
+// a row. It shares SQLSTATE 23514 with a CHECK constraint, which, unlike
+// it, names its constraint.
+func noPartition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.ConstraintName == ""
 }
 
 func sqlState(err error) string {

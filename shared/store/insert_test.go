@@ -79,6 +79,9 @@ func TestInsertEventsStoresEachIdentityOnce(t *testing.T) {
 	assert.Equal(t, []bool{false, true}, res.New)
 	assert.Equal(t, 4, countEvents(t, s.Pool()))
 
+	var exts string
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT extensions::text FROM events WHERE project='p' AND id='b'").Scan(&exts))
+	assert.Equal(t, "{}", exts, "no extensions is an empty object, not JSON null")
 	var props string
 	require.NoError(t, s.Pool().QueryRow(ctx,
 		"SELECT props->>'plan' FROM events WHERE project='p' AND id='a'").Scan(&props))
@@ -184,6 +187,7 @@ func TestIsPermanent(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, store.IsPermanent(fmt.Errorf("insert: %w", &pgconn.PgError{Code: tc.code})), tc.code)
 	}
+	assert.True(t, store.IsPermanent(&pgconn.PgError{Code: "23514", ConstraintName: "events_type_check"}), "a CHECK constraint")
 	assert.False(t, store.IsPermanent(errors.New("dial tcp: connection refused")))
 	assert.True(t, store.IsPermanent(&store.PermanentError{Err: errors.New("cannot encode")}))
 }
