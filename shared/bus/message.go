@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,19 +17,43 @@ const (
 )
 
 // EventMsg encodes ev as a JetStream message: the structured CloudEvent JSON
-// as the body, the project and receive time as headers, and the identity key
-// as Nats-Msg-Id so the stream itself drops concurrent re-sends.
+// as the body (ev.JSON, as it was received, when set), the project and
+// receive time as headers, and the identity key as Nats-Msg-Id so the
+// stream itself drops concurrent re-sends.
 func EventMsg(subject string, ev *event.Event) (*nats.Msg, error) {
-	body, err := ev.CE.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("encode event %q: %w", ev.CE.ID(), err)
+	return NewMsgs(subject, ev.Project, ev.ReceivedAt).Msg(ev, ev.IdentityKey())
+}
+
+// Msgs encodes the events of one project received at one time, as ingest
+// accepts a request: the header values they share are made once.
+type Msgs struct {
+	subject           string
+	project, received []string
+}
+
+// NewMsgs returns the encoder of project's events received at receivedAt
+// for subject.
+func NewMsgs(subject, project string, receivedAt time.Time) *Msgs {
+	return &Msgs{subject: subject, project: []string{project}, received: []string{receivedAt.UTC().Format(time.RFC3339Nano)}}
+}
+
+// Msg encodes ev, whose identity key is key, as EventMsg does; ev's project
+// and receive time must be those of m.
+func (m *Msgs) Msg(ev *event.Event, key string) (*nats.Msg, error) {
+	body := ev.JSON
+	if body == nil {
+		var err error
+		if body, err = ev.CE.MarshalJSON(); err != nil {
+			return nil, fmt.Errorf("encode event %q: %w", ev.CE.ID(), err)
+		}
 	}
-	m := nats.NewMsg(subject)
-	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, ev.IdentityKey())
-	m.Header.Set(HeaderProject, ev.Project)
-	m.Header.Set(HeaderReceivedAt, ev.ReceivedAt.UTC().Format(time.RFC3339Nano))
-	return m, nil
+	// The client only reads a message's headers, so the shared values
+	// serve every message.
+	return &nats.Msg{Subject: m.subject, Data: body, Header: nats.Header{
+		jetstream.MsgIDHeader: {key},
+		HeaderProject:         m.project,
+		HeaderReceivedAt:      m.received,
+	}}, nil
 }
 
 // DecodeEventMsg reads an event message written by EventMsg. Its error
@@ -40,8 +63,10 @@ func DecodeEventMsg(header nats.Header, data []byte) (*event.Event, error) {
 	if project == "" {
 		return nil, fmt.Errorf("message has no %s header", HeaderProject)
 	}
-	ce := cloudevents.New()
-	if err := ce.UnmarshalJSON(data); err != nil {
+	// Read as ingest read it, so that a message carrying the event as it
+	// was sent (Event.JSON) gives back the event ingest accepted.
+	ce, err := event.DecodeJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode cloudevent: %w", err)
 	}
 	if err := ce.Validate(); err != nil {
@@ -55,5 +80,5 @@ func DecodeEventMsg(header nats.Header, data []byte) (*event.Event, error) {
 		}
 		received = t
 	}
-	return &event.Event{Project: project, CE: ce, ReceivedAt: received}, nil
+	return &event.Event{Project: project, CE: *ce, ReceivedAt: received}, nil
 }

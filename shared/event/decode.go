@@ -93,7 +93,11 @@ type Rejection struct {
 // it could not be read. Size is its encoded size as received.
 type Item struct {
 	Event *cloudevents.Event
-	Size  int
+	// JSON is the event as the structured CloudEvent it was received as
+	// (structured and batch modes), which DecodeJSON reads back into
+	// Event; nil otherwise.
+	JSON []byte
+	Size int
 	// ID is the event id as far as it could be read, for error reports.
 	ID  string
 	Err error
@@ -218,8 +222,19 @@ func decodeOne(raw []byte) Item {
 		return it
 	}
 	tidyJSONData(&ev)
-	it.Event, it.ID = &ev, ev.ID()
+	it.Event, it.ID, it.JSON = &ev, ev.ID(), raw
 	return it
+}
+
+// DecodeJSON reads one structured CloudEvent as structured mode does, with
+// the same checks and the same tidying of its data: an Item's JSON gives
+// its Event back, an absent time aside (Validate sets it).
+func DecodeJSON(raw []byte) (*cloudevents.Event, error) {
+	items, err := decodeStructured(raw)
+	if err != nil {
+		return nil, err
+	}
+	return items[0].Event, items[0].Err
 }
 
 // Context attributes of CloudEvents 1.0 whose JSON value is a string.

@@ -17,19 +17,20 @@ type Event struct {
 	Project    string
 	CE         cloudevents.Event
 	ReceivedAt time.Time
+	// JSON, when set, is the structured CloudEvent CE was decoded from
+	// (Item.JSON): the stream carries it as it came instead of an encoding
+	// of CE, which saves the encoding and keeps what was sent.
+	JSON []byte
 }
 
 // IdentityKey returns a fixed-length key for the event's identity
 // (project, source, id). It is the JetStream message id and the dedup key,
 // so the same identity maps to the same key in every process.
 func IdentityKey(project, source, id string) string {
-	h := sha256.New()
-	h.Write([]byte(project))
-	h.Write([]byte{0})
-	h.Write([]byte(source))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	buf := make([]byte, 0, len(project)+len(source)+len(id)+2)
+	buf = append(append(append(append(append(buf, project...), 0), source...), 0), id...)
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:16])
 }
 
 // IdentityKey returns the identity key of e; see the package function.

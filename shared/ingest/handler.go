@@ -161,7 +161,7 @@ func (in *Ingest) accept(ctx context.Context, project string, items []event.Item
 			res.Rejected = append(res.Rejected, event.Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(it.Err)})
 			continue
 		}
-		ev := &event.Event{Project: project, CE: *it.Event, ReceivedAt: now}
+		ev := &event.Event{Project: project, CE: *it.Event, ReceivedAt: now, JSON: it.JSON}
 		key := ev.IdentityKey()
 		if index[key] {
 			res.Duplicates++
@@ -181,13 +181,13 @@ func (in *Ingest) accept(ctx context.Context, project string, items []event.Item
 	}
 	var msgs []*nats.Msg
 	var pubKeys []string
-	subject := in.bus.EventsSubject(project)
+	enc := bus.NewMsgs(in.bus.EventsSubject(project), project, now)
 	for i, ev := range events {
 		if seen[i] {
 			res.Duplicates++
 			continue
 		}
-		m, err := bus.EventMsg(subject, ev)
+		m, err := enc.Msg(ev, keys[i])
 		if err != nil {
 			return Result{}, err
 		}
