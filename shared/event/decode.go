@@ -262,21 +262,23 @@ func checkMembers(raw []byte) (id string, fault error) {
 				err = Errorf(CodeInvalid, "data_base64 must be a string")
 			}
 		case stringAttributes[key]:
-			var s string
-			if s, err = textValue(key, val); err != nil {
+			if err = checkTextMember(key, val); err != nil {
 				break
 			}
+			// The others are read by the SDK: checking them is enough.
 			switch key {
-			case "id":
-				id = s
 			case "specversion":
 				specversion = true
+			case "id":
+				id = unquoteText(val)
 			case "time":
-				if _, perr := types.ParseTime(s); s != "" && perr != nil {
-					err = Errorf(CodeInvalid, "time %q is not an RFC 3339 timestamp", truncate(s, 64))
+				if s := unquoteText(val); s != "" {
+					if _, perr := types.ParseTime(s); perr != nil {
+						err = Errorf(CodeInvalid, "time %q is not an RFC 3339 timestamp", truncate(s, 64))
+					}
 				}
 			case "dataschema":
-				if s != "" {
+				if s := unquoteText(val); s != "" {
 					err = checkDataSchema(s)
 				}
 			}
@@ -306,19 +308,36 @@ func checkDataSchema(s string) error {
 
 func isNull(val []byte) bool { return string(val) == "null" }
 
-// textValue decodes an attribute that must be a string (null counts as
+// checkTextMember checks a member that must be a string (null counts as
 // absent), refusing text that PostgreSQL cannot store.
-func textValue(name string, val []byte) (string, error) {
+func checkTextMember(name string, val []byte) error {
 	if isNull(val) {
-		return "", nil
+		return nil
 	}
 	if val[0] != '"' {
-		return "", Errorf(CodeInvalid, "%s must be a string", name)
+		return Errorf(CodeInvalid, "%s must be a string", name)
 	}
 	if _, err := storableScanner(val).str(0); err != nil {
-		return "", Errorf(CodeInvalid, "%s", err.(*jsonError).about(name))
+		return Errorf(CodeInvalid, "%s", err.(*jsonError).about(name))
 	}
-	return unquote(val), nil
+	return nil
+}
+
+// textValue decodes an attribute that must be a string, as checkTextMember
+// checks it.
+func textValue(name string, val []byte) (string, error) {
+	if err := checkTextMember(name, val); err != nil {
+		return "", err
+	}
+	return unquoteText(val), nil
+}
+
+// unquoteText returns the text of a member checkTextMember accepted.
+func unquoteText(val []byte) string {
+	if isNull(val) {
+		return ""
+	}
+	return unquote(val)
 }
 
 // checkExtension applies the CloudEvents rules for an extension attribute
@@ -333,7 +352,7 @@ func checkExtension(name string, val []byte) error {
 	}
 	switch c := val[0]; {
 	case c == '"':
-		_, err := textValue("extension "+name, val)
+		err := checkTextMember("extension "+name, val)
 		return err
 	case c == 't' || c == 'f' || c == 'n':
 		return nil

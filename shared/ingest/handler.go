@@ -150,9 +150,9 @@ func (in *Ingest) accept(ctx context.Context, project string, items []event.Item
 
 	// Unique identities of the valid events, first occurrence wins; a
 	// repeat inside the request is a duplicate of it.
-	var events []*event.Event
-	var keys []string
-	index := map[string]bool{}
+	events := make([]*event.Event, 0, len(items))
+	keys := make([]string, 0, len(items))
+	index := make(map[string]bool, len(items))
 	for i, it := range items {
 		if it.Err == nil {
 			it.Err = event.Validate(it.Event, it.Size, limits, now)
