@@ -488,42 +488,54 @@ func int32Value(n []byte) (int32, bool) {
 // member of obj, a JSON object that a plain scan accepted, in order; it
 // stops at fn's first error and returns it.
 func eachMember(obj []byte, fn func(key string, val []byte) error) error {
-	s := plainScanner(obj)
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return s.unexpected(i)
+	_, err := plainScanner(obj).members(0, func(key, val []byte) error { return fn(unquote(key), val) })
+	return err
+}
+
+// members calls fn with the key (quoted, as in the text) and the value of
+// every member of the object at i, scanning the values by s's rules, and
+// returns the offset after the object. An error of fn stops the walk and
+// is returned.
+func (s *scanner) members(i int, fn func(key, val []byte) error) (int, error) {
+	b := s.b
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != '{' {
+		return i, s.unexpected(i)
 	}
-	i = skipWS(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return nil
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
 	}
 	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, s.unexpected(i)
+		}
 		kEnd, err := s.str(i)
 		if err != nil {
-			return err
+			return i, err
 		}
-		key := unquote(obj[i:kEnd])
-		i = skipWS(obj, kEnd)
-		if i >= len(obj) || obj[i] != ':' {
-			return s.unexpected(i)
+		key := b[i:kEnd]
+		i = skipWS(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return i, s.unexpected(i)
 		}
-		vStart := skipWS(obj, i+1)
+		vStart := skipWS(b, i+1)
 		vEnd, err := s.value(vStart, 2)
 		if err != nil {
-			return err
+			return vStart, err
 		}
-		if err := fn(key, obj[vStart:vEnd]); err != nil {
-			return err
+		if err := fn(key, b[vStart:vEnd]); err != nil {
+			return vStart, err
 		}
-		i = skipWS(obj, vEnd)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipWS(obj, i+1)
+		i = skipWS(b, vEnd)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
 			continue
 		}
-		if i < len(obj) && obj[i] == '}' {
-			return nil
+		if i < len(b) && b[i] == '}' {
+			return i + 1, nil
 		}
-		return s.unexpected(i)
+		return i, s.unexpected(i)
 	}
 }
 

@@ -152,15 +152,24 @@ func validateJSONData(data []byte, maxKey int) error {
 // the stream's reader refuses numbers beyond float64).
 // Top-level keys are bounded.
 func checkProperties(obj []byte, maxKey int) error {
-	if err := storableScanner(obj).whole(); err != nil {
-		return Errorf(CodeInvalid, "%s", err.(*jsonError).about("data"))
-	}
-	return eachMember(obj, func(k string, _ []byte) error {
-		if len(k) > maxKey {
+	// One pass checks the whole document and measures the top-level keys.
+	s := storableScanner(obj)
+	end, err := s.members(0, func(key, _ []byte) error {
+		// A key's length as stored: its quotes aside, and its escapes
+		// read, which only a key with a backslash needs.
+		if n := len(key) - 2; n > maxKey && (bytes.IndexByte(key, '\\') < 0 || len(unquote(key)) > maxKey) {
+			k := unquote(key)
 			return Errorf(CodeInvalid, "property key %q is %d bytes, over the limit of %d", truncate(k, 32), len(k), maxKey)
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.trailing(end)
+	}
+	if je, ok := err.(*jsonError); ok {
+		return Errorf(CodeInvalid, "%s", je.about("data"))
+	}
+	return err
 }
 
 // IsProperties reports whether JSON data is an object, i.e. the event's
