@@ -138,6 +138,11 @@ func (n NATS) Validate() error {
 	if n.Stream == n.DLQStream {
 		return errors.New("NATS_DLQ_STREAM must differ from NATS_STREAM")
 	}
+	// Each stream takes its prefix and everything below it; JetStream
+	// refuses two streams whose subjects overlap.
+	if a, b := n.Subject+".", n.DLQSubject+"."; strings.HasPrefix(a, b) || strings.HasPrefix(b, a) {
+		return fmt.Errorf("NATS_DLQ_SUBJECT %q and NATS_SUBJECT %q overlap: neither may be the other or below it", n.DLQSubject, n.Subject)
+	}
 	if n.Replicas < 1 || n.Replicas > 5 {
 		return fmt.Errorf("NATS_REPLICAS %d must be 1 to 5", n.Replicas)
 	}

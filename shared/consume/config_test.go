@@ -36,6 +36,8 @@ func TestConfigRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"max seconds zero", "CONSUME_MAX_SECONDS", "0", "CONSUME_MAX_SECONDS"},
 		{"bad nats url", "NATS_URL", "http://x", "NATS_URL"},
 		{"negative retry delay", "CONSUME_RETRY_DELAY", "-1s", "CONSUME_RETRY_DELAY"},
+		{"dead letters below the events' subject", "NATS_DLQ_SUBJECT", "eventfn.events.dlq", "NATS_DLQ_SUBJECT"},
+		{"dead letters above the events' subject", "NATS_DLQ_SUBJECT", "eventfn", "NATS_DLQ_SUBJECT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
