@@ -125,13 +125,21 @@ func (b *Bus) Ready(ctx context.Context) error {
 	if err := b.EnsureStreams(ctx); err != nil {
 		return err
 	}
-	if _, err := b.js.Stream(ctx, b.cfg.Stream); err != nil {
-		b.mu.Lock()
-		b.ensured = false
-		b.mu.Unlock()
-		return fmt.Errorf("nats: stream %s: %w", b.cfg.Stream, err)
+	for _, name := range []string{b.cfg.Stream, b.cfg.DLQStream} {
+		if _, err := b.js.Stream(ctx, name); err != nil {
+			// Made again by the next EnsureStreams.
+			b.forgetStreams()
+			return fmt.Errorf("nats: stream %s: %w", name, err)
+		}
 	}
 	return nil
+}
+
+// forgetStreams makes the next EnsureStreams ask the server again.
+func (b *Bus) forgetStreams() {
+	b.mu.Lock()
+	b.ensured = false
+	b.mu.Unlock()
 }
 
 // PubResult is the stream's answer to one published message.

@@ -85,7 +85,17 @@ func (b *Bus) DeadLetterMsg(ctx context.Context, msg jetstream.Msg, cause error)
 	dm.Header.Set(HeaderDLQSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
 	dm.Header.Set(HeaderDLQDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
 	dm.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream))
-	if _, err := b.js.PublishMsg(ctx, dm, jetstream.WithExpectStream(b.cfg.DLQStream)); err != nil {
+	_, err = b.js.PublishMsg(ctx, dm, jetstream.WithExpectStream(b.cfg.DLQStream))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// The stream went away after this process made it (deleted by
+		// hand, say): make it again rather than fail every dead letter
+		// until a restart.
+		b.forgetStreams()
+		if err = b.EnsureStreams(ctx); err == nil {
+			_, err = b.js.PublishMsg(ctx, dm, jetstream.WithExpectStream(b.cfg.DLQStream))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("%w: dead-letter publish: %v", ErrUnavailable, err)
 	}
 	return nil

@@ -11,7 +11,36 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/testenv"
 )
+
+// TestDeadLetterStreamMadeAgain deletes the dead-letter stream under a
+// running bus: readiness says so, and the next dead letter makes the
+// stream again instead of failing until a restart.
+func TestDeadLetterStreamMadeAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := connect(t, testenv.StartNATS(t).URL())
+	c, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: 30 * time.Second, MaxAckPending: 100})
+	require.NoError(t, err)
+	publish(t, b, "shop", "m1")
+	waitPending(t, c, 1)
+	msgs, err := bus.Fetch(ctx, c, 1, 0)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+
+	dlq := b.Config().DLQStream
+	require.NoError(t, b.JetStream().DeleteStream(ctx, dlq))
+	require.NoError(t, b.DeadLetterMsg(ctx, msgs[0], errors.New("cannot store")))
+	letters, err := b.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	assert.Equal(t, "m1", string(letters[0].Data))
+
+	require.NoError(t, b.JetStream().DeleteStream(ctx, dlq))
+	assert.ErrorContains(t, b.Ready(ctx), dlq, "not ready without the dead-letter stream")
+	assert.NoError(t, b.Ready(ctx), "the next check made it again")
+}
 
 func TestDeadLettersKeepOriginAndErrorAndReplay(t *testing.T) {
 	t.Parallel()
