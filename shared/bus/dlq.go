@@ -213,9 +213,12 @@ func toDeadLetter(raw *jetstream.RawStreamMsg) DeadLetter {
 	}
 }
 
-// oneLine makes s fit a header value: no line breaks, at most n bytes.
+// oneLine makes s fit a header value: no line breaks or other control
+// characters, at most n bytes.
 func oneLine(s string, n int) string {
-	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	// Control characters (a NUL quoted from a broken body, say) would
+	// end up raw in scripts/dlq's output; a header holds no line breaks.
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }), " ")
 	if len(s) > n {
 		s = s[:n]
 	}

@@ -31,11 +31,12 @@ func TestDeadLetterStreamMadeAgain(t *testing.T) {
 
 	dlq := b.Config().DLQStream
 	require.NoError(t, b.JetStream().DeleteStream(ctx, dlq))
-	require.NoError(t, b.DeadLetterMsg(ctx, msgs[0], errors.New("cannot store")))
+	require.NoError(t, b.DeadLetterMsg(ctx, msgs[0], errors.New("cannot store: body \x00\x1b[2J ends")))
 	letters, err := b.DeadLetters(ctx, 0, 10)
 	require.NoError(t, err)
 	require.Len(t, letters, 1)
 	assert.Equal(t, "m1", string(letters[0].Data))
+	assert.Equal(t, "cannot store: body [2J ends", letters[0].Error, "no control characters for a terminal to run")
 
 	require.NoError(t, b.JetStream().DeleteStream(ctx, dlq))
 	assert.ErrorContains(t, b.Ready(ctx), dlq, "not ready without the dead-letter stream")
