@@ -238,9 +238,11 @@ func DecodeJSON(raw []byte) (*cloudevents.Event, error) {
 }
 
 // Context attributes of CloudEvents 1.0 whose JSON value is a string.
-var stringAttributes = map[string]bool{
-	"specversion": true, "id": true, "source": true, "type": true, "subject": true,
-	"datacontenttype": true, "dataschema": true, "time": true,
+// The map's values are the names themselves, so that a name looked up by
+// its bytes needs no string of its own.
+var stringAttributes = map[string]string{
+	"specversion": "specversion", "id": "id", "source": "source", "type": "type", "subject": "subject",
+	"datacontenttype": "datacontenttype", "dataschema": "dataschema", "time": "time",
 }
 
 // checkMembers checks what the SDK would take silently or report badly in
@@ -252,16 +254,24 @@ var stringAttributes = map[string]bool{
 // read, for the rejection, and the first fault.
 func checkMembers(raw []byte) (id string, fault error) {
 	specversion := false
-	_ = eachMember(raw, func(key string, val []byte) error {
+	// Keys are compared as bytes: a string per member of every event of a
+	// batch was a tenth of decoding.
+	_, _ = plainScanner(raw).members(0, func(quoted, val []byte) error {
+		rawKey := quoted[1 : len(quoted)-1]
+		if bytes.IndexByte(rawKey, '\\') >= 0 {
+			rawKey = []byte(unquote(quoted))
+		}
+		attr, isText := stringAttributes[string(rawKey)]
 		var err error
 		switch {
-		case key == "data":
+		case string(rawKey) == "data":
 			// Checked once read, against its datacontenttype (Validate).
-		case key == "data_base64":
+		case string(rawKey) == "data_base64":
 			if val[0] != '"' && !isNull(val) {
 				err = Errorf(CodeInvalid, "data_base64 must be a string")
 			}
-		case stringAttributes[key]:
+		case isText:
+			key := attr
 			if err = checkTextMember(key, val); err != nil {
 				break
 			}
@@ -283,7 +293,7 @@ func checkMembers(raw []byte) (id string, fault error) {
 				}
 			}
 		default:
-			err = checkExtension(key, val)
+			err = checkExtension(string(rawKey), val)
 		}
 		if fault == nil {
 			fault = err
