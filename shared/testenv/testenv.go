@@ -107,17 +107,20 @@ func Redis(tb testing.TB) (config.Redis, *redis.Client) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == 1000 {
-				client.Unlink(ctx, keys...)
-				keys = keys[:0]
+		// go-redis/redis_rate puts its own "rate:" before the prefix.
+		for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} {
+			iter := client.Scan(ctx, 0, pattern, 1000).Iterator()
+			var keys []string
+			for iter.Next(ctx) {
+				keys = append(keys, iter.Val())
+				if len(keys) == 1000 {
+					client.Unlink(ctx, keys...)
+					keys = keys[:0]
+				}
 			}
-		}
-		if len(keys) > 0 {
-			client.Unlink(ctx, keys...)
+			if len(keys) > 0 {
+				client.Unlink(ctx, keys...)
+			}
 		}
 		_ = client.Close()
 	})
