@@ -56,14 +56,6 @@ type batch struct {
 	typeID uint32
 }
 
-// typeAt returns the type of event i.
-func (b *batch) typeAt(i int) uint32 {
-	if b.types == nil {
-		return b.typeID
-	}
-	return b.types[i]
-}
-
 // scan calls fn with the matching events of each row, rows in ascending
 // UTC day order. Only the columns needed are read.
 func scan(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
