@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -570,17 +571,31 @@ func (s *scanner) eachElement(off int, fn func(elem []byte)) (int, error) {
 	}
 }
 
-// unquote decodes a JSON string that a scan accepted.
+// Members calls fn with the decoded key and the raw value of every member
+// of obj, in order, when obj is one JSON object (whitespace around it
+// allowed); otherwise it returns the syntax error without calling fn.
+func Members(obj []byte, fn func(key string, val []byte)) error {
+	if err := plainScanner(obj).whole(); err != nil {
+		return err
+	}
+	if i := skipWS(obj, 0); i >= len(obj) || obj[i] != '{' {
+		return plainScanner(obj).unexpected(i)
+	}
+	return eachMember(obj, func(key string, val []byte) error {
+		fn(key, val)
+		return nil
+	})
+}
+
+// Unquote decodes a JSON string that a scan accepted (quotes included),
+// as encoding/json does.
+func Unquote(q []byte) string { return unquote(q) }
+
+// unquote decodes a JSON string that a scan accepted, as encoding/json
+// does: escapes resolved, bytes that are not UTF-8 replaced by U+FFFD.
 func unquote(q []byte) string {
 	inner := q[1 : len(q)-1]
-	simple := true
-	for _, c := range inner {
-		if c == '\\' {
-			simple = false
-			break
-		}
-	}
-	if simple {
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner)
 	}
 	var s string

@@ -46,15 +46,23 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	}
 
 	names := map[nameKey]uint32{}
-	props := make([][]PropValue, len(evs))
+	props := make([][]propKey, len(evs))
 	vals := map[propKey]PropValue{}
+	// A batch repeats few values many times: each is hashed once.
+	hashes := map[PropValue]string{}
 	users := map[userKey]*userState{}
 	for i, e := range evs {
 		names[nameKey{e.Project, NameType, e.Type}] = 0
 		names[nameKey{e.Project, NameSource, e.Source}] = 0
-		props[i] = EventProps(e.Props)
-		for _, p := range props[i] {
-			vals[propKey{e.Project, string(p.Hash())}] = p
+		for _, p := range EventProps(e.Props) {
+			h, ok := hashes[p]
+			if !ok {
+				h = string(p.Hash())
+				hashes[p] = h
+			}
+			k := propKey{e.Project, h}
+			vals[k] = p
+			props[i] = append(props[i], k)
 		}
 		if e.Subject != "" {
 			k := userKey{e.Project, e.Subject}
@@ -105,8 +113,8 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 			uid: uid, typeID: typeID, sourceID: names[nameKey{e.Project, NameSource, e.Source}],
 			secs: uint32(e.Time.Unix() - int64(day)*86400),
 		}
-		for _, p := range props[i] {
-			ce.props = append(ce.props, propIDs[propKey{e.Project, string(p.Hash())}])
+		for _, k := range props[i] {
+			ce.props = append(ce.props, propIDs[k])
 		}
 		k := chunkKey{e.Project, day}
 		chunks[k] = append(chunks[k], ce)

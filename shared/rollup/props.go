@@ -1,12 +1,13 @@
 package rollup
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/eventfn/eventfn/shared/event"
 )
 
 // Property value kinds, the first letter of a canonical value.
@@ -41,29 +42,50 @@ func EventProps(props []byte) []PropValue {
 	if len(props) == 0 {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(props, &m); err != nil {
-		return nil
+	// Every member counts for "last wins": a later null or object hides
+	// an earlier scalar of the same key. ok marks the scalars.
+	type member struct {
+		p  PropValue
+		ok bool
 	}
-	out := make([]PropValue, 0, len(m))
-	for k, raw := range m {
-		raw = bytes.TrimSpace(raw)
-		if len(raw) == 0 {
-			continue
-		}
+	var members []member
+	err := event.Members(props, func(k string, raw []byte) {
+		m := member{p: PropValue{Key: k}}
 		switch c := raw[0]; {
 		case c == '"':
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				out = append(out, PropValue{Key: k, Value: string(propString) + s})
-			}
+			m.p.Value, m.ok = string(propString)+event.Unquote(raw), true
 		case c == 't' || c == 'f':
-			out = append(out, PropValue{Key: k, Value: string(propBool) + string(raw)})
+			m.p.Value, m.ok = string(propBool)+string(raw), true
 		case c == '-' || (c >= '0' && c <= '9'):
-			if canon, ok := CanonicalNumber(string(raw)); ok {
-				out = append(out, PropValue{Key: k, Value: string(propNumber) + canon})
-			}
+			var canon string
+			canon, m.ok = CanonicalNumber(string(raw))
+			m.p.Value = string(propNumber) + canon
 		}
+		members = append(members, m)
+	})
+	if err != nil {
+		return nil
+	}
+	out := make([]PropValue, 0, len(members))
+	var last map[string]int // key -> index of its last member, for many members
+	if len(members) > 16 {
+		last = make(map[string]int, len(members))
+		for i, m := range members {
+			last[m.p.Key] = i
+		}
+	}
+	for i, m := range members {
+		if !m.ok {
+			continue
+		}
+		if last != nil {
+			if last[m.p.Key] != i {
+				continue
+			}
+		} else if slices.ContainsFunc(members[i+1:], func(n member) bool { return n.p.Key == m.p.Key }) {
+			continue
+		}
+		out = append(out, m.p)
 	}
 	return out
 }

@@ -1,0 +1,113 @@
+package rollup
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// sortedProps orders ps for comparison; none is nil.
+func sortedProps(ps []PropValue) []PropValue {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := slices.Clone(ps)
+	slices.SortFunc(out, func(a, b PropValue) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return out
+}
+
+func TestEventProps(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []PropValue
+	}{
+		{``, nil},
+		{`{}`, nil},
+		{`[1, 2]`, nil},
+		{`"plan"`, nil},
+		{`{"plan": "pro"`, nil},
+		{`{"plan": "pro"} {"x": 1}`, nil},
+		{` {"plan": "pro", "n": 5.0, "ok": true, "off": false} `, []PropValue{
+			{"n", "n5e0"}, {"off", "bfalse"}, {"ok", "btrue"}, {"plan", "spro"},
+		}},
+		// Nested values and nulls are never equal to a filter value.
+		{`{"a": null, "b": {"c": 1}, "d": [1], "e": ""}`, []PropValue{{"e", "s"}}},
+		// Escapes resolve, in keys and values.
+		{`{"pl\u0061n": "caf\u00e9 \"x\""}`, []PropValue{{"plan", `scafé "x"`}}},
+		// The last of a duplicate key wins, as in jsonb, even when it is
+		// not a scalar.
+		{`{"a": 1, "b": 2, "a": "x"}`, []PropValue{{"a", "sx"}, {"b", "n2e0"}}},
+		{`{"a": 1, "a": null}`, nil},
+		// Numbers too large to canonicalise match nothing.
+		{`{"a": 1e99999999}`, nil},
+	} {
+		assert.Equal(t, sortedProps(tc.want), sortedProps(EventProps([]byte(tc.in))), "%s", tc.in)
+	}
+}
+
+// TestEventPropsManyMembers covers the duplicate check of large objects.
+func TestEventPropsManyMembers(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"dup": 1`)
+	var want []PropValue
+	for i := range 40 {
+		k := string(rune('a'+i%26)) + strings.Repeat("k", i/26+1)
+		b.WriteString(`, "` + k + `": true`)
+		want = append(want, PropValue{k, "btrue"})
+	}
+	b.WriteString(`, "dup": 2}`)
+	want = append(want, PropValue{"dup", "n2e0"})
+	assert.Equal(t, sortedProps(want), sortedProps(EventProps([]byte(b.String()))))
+}
+
+// decodedProps is what EventProps must return, by way of encoding/json:
+// slower, and obviously right.
+func decodedProps(props []byte) []PropValue {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(props, &m) != nil {
+		return nil
+	}
+	var out []PropValue
+	for k, raw := range m {
+		raw = bytes.TrimSpace(raw)
+		switch c := raw[0]; {
+		case c == '"':
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				out = append(out, PropValue{Key: k, Value: string(propString) + s})
+			}
+		case c == 't' || c == 'f':
+			out = append(out, PropValue{Key: k, Value: string(propBool) + string(raw)})
+		case c == '-' || (c >= '0' && c <= '9'):
+			if canon, ok := CanonicalNumber(string(raw)); ok {
+				out = append(out, PropValue{Key: k, Value: string(propNumber) + canon})
+			}
+		}
+	}
+	return out
+}
+
+func FuzzEventProps(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `null`, `{"plan": "pro", "n": 5}`, `{"a": 1, "a": null}`, `{"a\u00e9": "\ud83d\ude00"}`,
+		`{"a": "\xff"}`, "{\"\xff\": 1}", `{"a": [1, {"b": 2}], "c": -0.0e+1}`, `{"a": 1}x`,
+		`{"x": "\ud800"}`, `  {"k" : true , "k2":false}  `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, want := sortedProps(EventProps(b)), sortedProps(decodedProps(b))
+		if !slices.Equal(got, want) {
+			t.Fatalf("EventProps(%q) = %q, encoding/json gives %q", b, got, want)
+		}
+	})
+}
