@@ -53,20 +53,29 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 	for i, k := range keys {
 		projects[i], subjects[i] = k.project, k.subject
 	}
-	// Which users are new, without locks.
-	rows, err := tx.Query(ctx, `
-		SELECT k.p, k.s FROM unnest($1::text[], $2::text[]) AS k(p, s)
-		WHERE NOT EXISTS (SELECT 1 FROM rollup_users u WHERE u.project = k.p AND u.subject = k.s)`, projects, subjects)
-	if err != nil {
-		return fmt.Errorf("find new users: %w", err)
+	// Which users are new, without locks. Users a Memo knows are stored
+	// (rows are never removed).
+	var maybeP, maybeS []string
+	for _, k := range keys {
+		if !users[k].inMemo {
+			maybeP, maybeS = append(maybeP, k.project), append(maybeS, k.subject)
+		}
 	}
 	missing := map[string][]string{}
 	var p, s string
-	if _, err := pgx.ForEachRow(rows, []any{&p, &s}, func() error {
-		missing[p] = append(missing[p], s)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("find new users: %w", err)
+	if len(maybeP) > 0 {
+		rows, err := tx.Query(ctx, `
+			SELECT k.p, k.s FROM unnest($1::text[], $2::text[]) AS k(p, s)
+			WHERE NOT EXISTS (SELECT 1 FROM rollup_users u WHERE u.project = k.p AND u.subject = k.s)`, maybeP, maybeS)
+		if err != nil {
+			return fmt.Errorf("find new users: %w", err)
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&p, &s}, func() error {
+			missing[p] = append(missing[p], s)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("find new users: %w", err)
+		}
 	}
 	newProjects := make([]string, 0, len(missing))
 	for p := range missing {
@@ -79,7 +88,7 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 			return err
 		}
 	}
-	rows, err = tx.Query(ctx, `
+	rows, err := tx.Query(ctx, `
 		SELECT u.project, u.subject, u.uid, u.first_seen FROM rollup_users u
 		JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON u.project = k.p AND u.subject = k.s
 		ORDER BY u.project, u.subject
@@ -152,11 +161,19 @@ func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string,
 }
 
 // updateFirstSeen moves each user's first_seen back to the batch's
-// earliest event when that is earlier. The rows are locked already.
+// earliest event when that is earlier. The rows are locked already, and
+// resolveUsers read their first_seen under that lock (stored; users it
+// added have theirs from this batch).
 func updateFirstSeen(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) error {
-	projects, subjects, firsts := make([]string, 0, len(users)), make([]string, 0, len(users)), make([]time.Time, 0, len(users))
+	var projects, subjects []string
+	var firsts []time.Time
 	for k, u := range users {
-		projects, subjects, firsts = append(projects, k.project), append(subjects, k.subject), append(firsts, u.first)
+		if !u.stored.IsZero() && u.first.Before(u.stored) {
+			projects, subjects, firsts = append(projects, k.project), append(subjects, k.subject), append(firsts, u.first)
+		}
+	}
+	if len(projects) == 0 {
+		return nil
 	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE rollup_users u SET first_seen = k.t
