@@ -141,33 +141,47 @@ func CanonicalNumber(s string) (string, bool) {
 		}
 	}
 	exp := 0
+	// hugeExp marks an exponent beyond maxExponent: no such number but
+	// zero is storable, and zero is zero whatever its exponent.
+	hugeExp := false
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
-		es := i
+		negExp := false
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			negExp = s[i] == '-'
 			i++
 		}
 		ds := i
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 			i++
 		}
-		if ds == i || i-ds > 9 {
+		if ds == i {
 			return "", false
 		}
-		e, err := strconv.Atoi(s[es:i])
-		if err != nil || e > maxExponent || e < -maxExponent {
-			return "", false
+		// Leading zeros are allowed in an exponent and change nothing.
+		switch d := strings.TrimLeft(s[ds:i], "0"); {
+		case len(d) > 9:
+			hugeExp = true
+		case d != "":
+			e, _ := strconv.Atoi(d)
+			hugeExp = e > maxExponent
+			if negExp {
+				e = -e
+			}
+			exp = e
 		}
-		exp = e
 	}
 	if i != len(s) {
 		return "", false
 	}
 	digits := strings.TrimLeft(intPart+frac, "0")
-	exp -= len(frac)
 	if digits == "" {
 		return "0", true
 	}
+	if hugeExp {
+		return "", false
+	}
+	exp -= len(frac)
 	trimmed := strings.TrimRight(digits, "0")
 	exp += len(digits) - len(trimmed)
 	sign := ""

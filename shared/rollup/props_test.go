@@ -49,8 +49,28 @@ func TestEventProps(t *testing.T) {
 		{`{"a": 1, "a": null}`, nil},
 		// Numbers too large to canonicalise match nothing.
 		{`{"a": 1e99999999}`, nil},
+		// An exponent may have leading zeros; zero is zero whatever its
+		// exponent. PostgreSQL stores these as 5 and 0.
+		{`{"a": 5e0000000000, "b": 1e-00000000001, "c": 0e5000000, "d": -0.0e99999999999}`, []PropValue{
+			{"a", "n5e0"}, {"b", "n1e-1"}, {"c", "n0"}, {"d", "n0"},
+		}},
 	} {
 		assert.Equal(t, sortedProps(tc.want), sortedProps(EventProps([]byte(tc.in))), "%s", tc.in)
+	}
+}
+
+func TestCanonicalNumber(t *testing.T) {
+	for in, want := range map[string]string{
+		"5": "5e0", "5.0": "5e0", "50e-1": "5e0", "5E+0": "5e0", "5e0000000000": "5e0", "0.5e001": "5e0",
+		"-0": "0", "0e1048577": "0", "0.000e-99999999999": "0", "100": "1e2", "-12.50": "-125e-1",
+	} {
+		got, ok := CanonicalNumber(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "-", "05", ".5", "5.", "5e", "5e+", "+5", "1e1048577", "1e99999999999", "5 ", "0x1"} {
+		_, ok := CanonicalNumber(in)
+		assert.False(t, ok, in)
 	}
 }
 
@@ -100,7 +120,7 @@ func FuzzEventProps(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `null`, `{"plan": "pro", "n": 5}`, `{"a": 1, "a": null}`, `{"a\u00e9": "\ud83d\ude00"}`,
 		`{"a": "\xff"}`, "{\"\xff\": 1}", `{"a": [1, {"b": 2}], "c": -0.0e+1}`, `{"a": 1}x`,
-		`{"x": "\ud800"}`, `  {"k" : true , "k2":false}  `,
+		`{"x": "\ud800"}`, `  {"k" : true , "k2":false}  `, `{"e": 5e0000000000, "z": 0e99999999999}`,
 	} {
 		f.Add([]byte(s))
 	}
