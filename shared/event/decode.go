@@ -213,17 +213,50 @@ func decodeOne(raw []byte) Item {
 		it.Err = Errorf(CodeInvalid, "event must be a JSON object")
 		return it
 	}
-	if it.ID, it.Err = checkMembers(raw); it.Err != nil {
+	m, err := checkMembers(raw)
+	if it.ID, it.Err = m.id, err; it.Err != nil {
 		return it
 	}
 	ev := cloudevents.New()
-	if err := ev.UnmarshalJSON(raw); err != nil {
+	sdkRaw, data := raw, []byte(nil)
+	if m.data != nil && m.data[0] != '"' && !isNull(m.data) && !sdkReadsJSON(m.contentType) && IsJSONContentType(m.contentType) {
+		// The SDK reads data as a JSON value only for the media types it
+		// lists, and refuses any other value but a string; CloudEvents and
+		// this project take every JSON type (+json) as JSON. The SDK gets
+		// the event without its data, which is then put back as it came.
+		start := cap(raw) - cap(m.data)
+		sdkRaw = slices.Concat(raw[:start], []byte("null"), raw[start+len(m.data):])
+		data = m.data
+	}
+	if err := ev.UnmarshalJSON(sdkRaw); err != nil {
 		it.Err = Errorf(CodeInvalid, "cannot read event: %s", sdkMessage(err))
 		return it
+	}
+	if data != nil {
+		ev.DataEncoded = data
 	}
 	tidyJSONData(&ev)
 	it.Event, it.ID, it.JSON = &ev, ev.ID(), raw
 	return it
+}
+
+// sdkReadsJSON reports whether the CloudEvents SDK reads the data of a
+// structured event with this datacontenttype as a JSON value (its list:
+// event.isJSON, on the media type).
+func sdkReadsJSON(ct string) bool {
+	switch ct {
+	case "", cloudevents.ApplicationJSON: // nearly every event: no parsing
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case cloudevents.ApplicationJSON, cloudevents.TextJSON, cloudevents.ApplicationCloudEventsJSON, cloudevents.ApplicationCloudEventsBatchJSON:
+		return true
+	}
+	return false
 }
 
 // DecodeJSON reads one structured CloudEvent as structured mode does, with
@@ -250,9 +283,9 @@ var stringAttributes = map[string]string{
 // text that PostgreSQL cannot store (invalid UTF-8, NUL, unpaired
 // surrogates); a time or dataschema the SDK would drop or garble; and
 // extensions, whose names the SDK lowercases and whose numbers it
-// truncates to int32. It returns the event's id as far as it could be
-// read, for the rejection, and the first fault.
-func checkMembers(raw []byte) (id string, fault error) {
+// truncates to int32. It returns what decoding needs of the members (the
+// id as far as it could be read, for the rejection) and the first fault.
+func checkMembers(raw []byte) (m structuredMembers, fault error) {
 	specversion := false
 	// Keys are compared as bytes: a string per member of every event of a
 	// batch was a tenth of decoding.
@@ -266,6 +299,7 @@ func checkMembers(raw []byte) (id string, fault error) {
 		switch {
 		case string(rawKey) == "data":
 			// Checked once read, against its datacontenttype (Validate).
+			m.data = val
 		case string(rawKey) == "data_base64":
 			if val[0] != '"' && !isNull(val) {
 				err = Errorf(CodeInvalid, "data_base64 must be a string")
@@ -280,7 +314,9 @@ func checkMembers(raw []byte) (id string, fault error) {
 			case "specversion":
 				specversion = true
 			case "id":
-				id = unquoteText(val)
+				m.id = unquoteText(val)
+			case "datacontenttype":
+				m.contentType = unquoteText(val)
 			case "time":
 				if s := unquoteText(val); s != "" {
 					if _, perr := types.ParseTime(s); perr != nil {
@@ -303,7 +339,17 @@ func checkMembers(raw []byte) (id string, fault error) {
 	if fault == nil && !specversion {
 		fault = Errorf(CodeInvalid, "specversion is required")
 	}
-	return id, fault
+	return m, fault
+}
+
+// structuredMembers is what decodeOne needs of a structured event's
+// members besides checking them.
+type structuredMembers struct {
+	id string
+	// data is the data member's value as it came (a slice of the event's
+	// text), nil when absent; contentType is datacontenttype's text.
+	data        []byte
+	contentType string
 }
 
 // checkDataSchema refuses a dataschema that is not an absolute URI, as

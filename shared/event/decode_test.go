@@ -58,6 +58,7 @@ var decodeCases = []struct {
 	wantErr bool
 }{
 	{"structured", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}`, 1, false},
+	{"structured +json data", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/vnd.a+json","data":{"a":1}}`, 1, false},
 	{"structured base64", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"text/plain","data_base64":"aGk="}`, 1, false},
 	{"structured not object", event.ModeStructured, `"x"`, 0, true},
 	{"batch", event.ModeBatch, `[{"specversion":"1.0","id":"1","source":"s","type":"t"},{"id":2}]`, 2, false},
@@ -111,6 +112,51 @@ func TestDecodeSimpleMapsFields(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), e.Time().UTC())
 	assert.JSONEq(t, `{"plan":"pro"}`, string(e.Data()))
 	assert.Equal(t, "mobile", items[1].Event.Source())
+}
+
+// A +json datacontenttype is JSON: its data may be any JSON value, read as
+// application/json's would be, in a structured event and in a batch, and
+// the stream's reader (DecodeJSON) gives the same event back.
+func TestDecodeStructuredPlusJSONData(t *testing.T) {
+	const obj = `{"plan": "pro", "n": [1, 2]}`
+	for _, body := range []string{
+		`{"specversion":"1.0","id":"j1","source":"/s","type":"t","datacontenttype":"application/vnd.foo+json","data":` + obj + `}`,
+		`{"data": ` + obj + ` , "specversion":"1.0","id":"j1","source":"/s","type":"t","datacontenttype":"application/vnd.foo+json; charset=utf-8"}`,
+	} {
+		items, err := event.Decode(event.ModeStructured, header(), []byte(body))
+		require.NoError(t, err)
+		require.NoError(t, items[0].Err, body)
+		e := items[0].Event
+		assert.Equal(t, obj, string(e.Data()), body)
+		assert.True(t, event.HasJSONData(e))
+		back, err := event.DecodeJSON(items[0].JSON)
+		require.NoError(t, err)
+		assert.Equal(t, obj, string(back.Data()))
+
+		batch, err := event.Decode(event.ModeBatch, header(), []byte("["+body+","+body+"]"))
+		require.NoError(t, err)
+		for _, it := range batch {
+			require.NoError(t, it.Err)
+			assert.Equal(t, obj, string(it.Event.Data()))
+		}
+	}
+	for body, want := range map[string]string{
+		// Numbers and booleans are JSON values too; a string stays what
+		// the SDK makes of it (its text), as a binary event's data travels.
+		`{"specversion":"1.0","id":"j2","source":"/s","type":"t","datacontenttype":"application/ld+json","data":5}`:           `5`,
+		`{"specversion":"1.0","id":"j3","source":"/s","type":"t","datacontenttype":"application/ld+json","data":"{\"a\":1}"}`: `{"a":1}`,
+		`{"specversion":"1.0","id":"j4","source":"/s","type":"t","datacontenttype":"application/ld+json","data":null}`:        ``,
+	} {
+		items, err := event.Decode(event.ModeStructured, header(), []byte(body))
+		require.NoError(t, err)
+		require.NoError(t, items[0].Err, body)
+		assert.Equal(t, want, string(items[0].Event.Data()), body)
+	}
+	// Other media types carry text, as CloudEvents' JSON format says.
+	items, err := event.Decode(event.ModeStructured, header(), []byte(
+		`{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":"text/plain","data":{"a":1}}`))
+	require.NoError(t, err)
+	assert.Equal(t, event.CodeInvalid, event.ErrorCode(items[0].Err))
 }
 
 func TestDecodeBinary(t *testing.T) {
