@@ -230,6 +230,13 @@ func decodeOne(raw []byte) Item {
 	}
 	if err := ev.UnmarshalJSON(sdkRaw); err != nil {
 		it.Err = Errorf(CodeInvalid, "cannot read event: %s", sdkMessage(err))
+		// The SDK's reader names no number it cannot hold (1e309): say
+		// what binary mode says of the same data.
+		if m.data != nil {
+			if je, ok := dataScanner(m.data).whole().(*jsonError); ok {
+				it.Err = Errorf(CodeInvalid, "%s", je.about("data"))
+			}
+		}
 		return it
 	}
 	if data != nil {

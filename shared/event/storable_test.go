@@ -84,8 +84,11 @@ var judgeCases = []struct {
 	{"invalid UTF-8 in a property key", event.ModeStructured, nil, sce(`,"data":{"` + "\xc0\xaf" + `":1}`), "data is not valid UTF-8"},
 	// Numbers: PostgreSQL's numeric range, and float64, past which the
 	// SDK cannot read the event back from the stream. (The SDK refuses
-	// those in structured mode itself; binary data is not read by it.)
+	// those in structured mode itself, with a message of its own that the
+	// answer replaces; binary data is not read by it.)
 	{"number past float64", event.ModeBinary, binaryHeader(), `{"n":1e309}`, "data holds a number that cannot be stored (1e309)"},
+	{"structured: number past float64", event.ModeStructured, nil, sce(`,"data":{"n":1e309}`), "data holds a number that cannot be stored (1e309)"},
+	{"structured: +json number past float64", event.ModeStructured, nil, sce(`,"datacontenttype":"application/ld+json","data":[1e309]`), "data holds a number that cannot be stored (1e309)"},
 	{"negative number past float64", event.ModeBinary, binaryHeader(), `{"n":[-1` + strings.Repeat("0", 400) + `]}`, "data holds a number that cannot be stored"},
 	{"array with a number past float64", event.ModeBinary, binaryHeader(), `[1e309]`, "data holds a number that cannot be stored"},
 	{"numbers in range", event.ModeBinary, binaryHeader(), `{"n":1.7e308,"m":-1E+5,"z":0.0e16383,"tiny":1e-400}`, ""},
