@@ -53,27 +53,34 @@ const (
 // DefaultSimpleSource is the source of simple-JSON events that name none.
 const DefaultSimpleSource = "simple"
 
-// DetectMode tells the body mode from the request headers. Any ce-* header
-// means binary mode, so a binary request missing ce-specversion is rejected
-// for that instead of being read as simple JSON. It returns an *Error with
-// CodeUnsupportedMedia when no mode matches.
+// DetectMode tells the body mode from the request headers. A cloudevents
+// media type means structured or batch mode, as CloudEvents' HTTP binding
+// says; otherwise any ce-* header means binary mode, so a binary request
+// missing ce-specversion is rejected for that instead of being read as
+// simple JSON. It returns an *Error with CodeUnsupportedMedia when no mode
+// matches.
 func DetectMode(h http.Header) (Mode, error) {
+	ct := h.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	// CloudEvents' HTTP binding: a cloudevents media type means structured
+	// or batch mode, whatever ce- headers come with it.
+	switch {
+	case err == nil && mt == MediaStructured:
+		return ModeStructured, nil
+	case err == nil && mt == MediaBatch:
+		return ModeBatch, nil
+	case err == nil && strings.HasPrefix(mt, "application/cloudevents"):
+		return 0, Errorf(CodeUnsupportedMedia, "unsupported event format %q: send %s or %s", ct, MediaStructured, MediaBatch)
+	}
 	for k := range h {
 		if len(k) > 3 && strings.EqualFold(k[:3], "ce-") {
 			return ModeBinary, nil
 		}
 	}
-	ct := h.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil && ct != "" {
 		return 0, Errorf(CodeUnsupportedMedia, "unsupported content type %q", ct)
 	}
-	switch mt {
-	case MediaStructured:
-		return ModeStructured, nil
-	case MediaBatch:
-		return ModeBatch, nil
-	case MediaJSON:
+	if mt == MediaJSON {
 		return ModeSimple, nil
 	}
 	return 0, Errorf(CodeUnsupportedMedia,
@@ -132,6 +139,10 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 				size += len(k) + len(v)
 			}
 		}
+	}
+	if _, ok := h["Ce-Data"]; ok {
+		// The SDK would take the header for the data and drop the body.
+		return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: Errorf(CodeInvalid, "ce-data is not an attribute: in binary mode the data is the request body")}}, nil
 	}
 	if v := h.Get("Ce-Dataschema"); v != "" {
 		if err := checkDataSchema(v); err != nil {
@@ -219,7 +230,7 @@ func decodeOne(raw []byte) Item {
 	}
 	ev := cloudevents.New()
 	sdkRaw, data := raw, []byte(nil)
-	if m.data != nil && m.data[0] != '"' && !isNull(m.data) && !sdkReadsJSON(m.contentType) && IsJSONContentType(m.contentType) {
+	if m.data != nil && m.data[0] != '"' && !sdkReadsJSON(m.contentType) && IsJSONContentType(m.contentType) {
 		// The SDK reads data as a JSON value only for the media types it
 		// lists, and refuses any other value but a string; CloudEvents and
 		// this project take every JSON type (+json) as JSON. The SDK gets
@@ -227,6 +238,16 @@ func decodeOne(raw []byte) Item {
 		start := cap(raw) - cap(m.data)
 		sdkRaw = slices.Concat(raw[:start], []byte("null"), raw[start+len(m.data):])
 		data = m.data
+		// Members after data moved with it.
+		for i := range m.drop {
+			if m.drop[i][0] > start {
+				m.drop[i][0] += 4 - len(data)
+				m.drop[i][1] += 4 - len(data)
+			}
+		}
+	}
+	if len(m.drop) > 0 {
+		sdkRaw = withoutMembers(sdkRaw, m.drop)
 	}
 	if err := ev.UnmarshalJSON(sdkRaw); err != nil {
 		it.Err = Errorf(CodeInvalid, "cannot read event: %s", sdkMessage(err))
@@ -307,9 +328,18 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 		case string(rawKey) == "data":
 			// Checked once read, against its datacontenttype (Validate).
 			m.data = val
+			if isNull(val) {
+				m.data = nil
+				m.drop = append(m.drop, memberSpan(raw, quoted, val))
+			}
 		case string(rawKey) == "data_base64":
-			if val[0] != '"' && !isNull(val) {
+			switch {
+			case isNull(val):
+				m.drop = append(m.drop, memberSpan(raw, quoted, val))
+			case val[0] != '"':
 				err = Errorf(CodeInvalid, "data_base64 must be a string")
+			default:
+				m.base64 = true
 			}
 		case isText:
 			key := attr
@@ -324,6 +354,9 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 				m.id = unquoteText(val)
 			case "datacontenttype":
 				m.contentType = unquoteText(val)
+				if isNull(val) {
+					m.drop = append(m.drop, memberSpan(raw, quoted, val))
+				}
 			case "time":
 				if s := unquoteText(val); s != "" {
 					if _, perr := types.ParseTime(s); perr != nil {
@@ -346,7 +379,42 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 	if fault == nil && !specversion {
 		fault = Errorf(CodeInvalid, "specversion is required")
 	}
+	if fault == nil && m.base64 && m.data != nil {
+		fault = Errorf(CodeInvalid, "data and data_base64 exclude each other: send one of them")
+	}
 	return m, fault
+}
+
+// memberSpan returns the offsets in raw of a member from its key's opening
+// quote to its value's end; key and val are slices of raw.
+func memberSpan(raw, key, val []byte) [2]int {
+	return [2]int{cap(raw) - cap(key), cap(raw) - cap(val) + len(val)}
+}
+
+// withoutMembers returns a copy of obj, a JSON object, without the members
+// at spans (ascending, from memberSpan), commas mended.
+func withoutMembers(obj []byte, spans [][2]int) []byte {
+	out := slices.Clone(obj)
+	// From the last: a removal leaves the offsets before it as they were.
+	for i := len(spans) - 1; i >= 0; i-- {
+		start, end := spans[i][0], spans[i][1]
+		if j := skipWS(out, end); j < len(out) && out[j] == ',' {
+			end = j + 1 // and the comma after it
+		} else {
+			// The last member: the comma before it goes instead.
+			for k := start - 1; k >= 0; k-- {
+				if out[k] == ',' {
+					start = k
+					break
+				}
+				if out[k] == '{' {
+					break
+				}
+			}
+		}
+		out = append(out[:start], out[end:]...)
+	}
+	return out
 }
 
 // structuredMembers is what decodeOne needs of a structured event's
@@ -354,9 +422,15 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 type structuredMembers struct {
 	id string
 	// data is the data member's value as it came (a slice of the event's
-	// text), nil when absent; contentType is datacontenttype's text.
+	// text), nil when absent or null; contentType is datacontenttype's
+	// text; base64 tells a data_base64 string came.
 	data        []byte
 	contentType string
+	base64      bool
+	// drop are the members the SDK must not see: null where JSON's event
+	// format says null is absent and the SDK refuses it (datacontenttype,
+	// data_base64) or reads it as data (data, over data_base64).
+	drop [][2]int
 }
 
 // checkDataSchema refuses a dataschema that is not an absolute URI, as

@@ -27,7 +27,12 @@ func TestDetectMode(t *testing.T) {
 		wantErr bool
 	}{
 		{"binary", header("Ce-Specversion", "1.0", "Content-Type", "application/json"), event.ModeBinary, false},
-		{"binary wins over structured type", header("ce-id", "1", "Content-Type", "application/cloudevents+json"), event.ModeBinary, false},
+		// CloudEvents' HTTP binding: the media type decides, ce- headers
+		// or not (the SDK's binary reader would read such a body itself,
+		// past this project's checks).
+		{"structured type wins over ce- headers", header("ce-specversion", "1.0", "ce-foo", "x", "Content-Type", "application/cloudevents+json"), event.ModeStructured, false},
+		{"batch type wins over ce- headers", header("ce-id", "1", "Content-Type", "application/cloudevents-batch+json; charset=utf-8"), event.ModeBatch, false},
+		{"other cloudevents format", header("ce-specversion", "1.0", "Content-Type", "application/cloudevents+xml"), 0, true},
 		{"structured with charset", header("Content-Type", "application/cloudevents+json; charset=utf-8"), event.ModeStructured, false},
 		{"batch", header("Content-Type", "application/cloudevents-batch+json"), event.ModeBatch, false},
 		{"simple", header("Content-Type", "application/json"), event.ModeSimple, false},
@@ -59,6 +64,7 @@ var decodeCases = []struct {
 }{
 	{"structured", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}`, 1, false},
 	{"structured +json data", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/vnd.a+json","data":{"a":1}}`, 1, false},
+	{"structured nulls", event.ModeStructured, `{"datacontenttype":null,"specversion":"1.0","id":"1","source":"s","type":"t","data":null,"data_base64":null}`, 1, false},
 	{"structured base64", event.ModeStructured, `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"text/plain","data_base64":"aGk="}`, 1, false},
 	{"structured not object", event.ModeStructured, `"x"`, 0, true},
 	{"batch", event.ModeBatch, `[{"specversion":"1.0","id":"1","source":"s","type":"t"},{"id":2}]`, 2, false},
@@ -157,6 +163,53 @@ func TestDecodeStructuredPlusJSONData(t *testing.T) {
 		`{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":"text/plain","data":{"a":1}}`))
 	require.NoError(t, err)
 	assert.Equal(t, event.CodeInvalid, event.ErrorCode(items[0].Err))
+}
+
+// JSON's event format: null is absent, and data excludes data_base64.
+func TestDecodeStructuredNullsAndDataExclusion(t *testing.T) {
+	for _, tc := range []struct {
+		body, wantData, wantCT string
+	}{
+		{`{"specversion":"1.0","id":"n1","source":"/s","type":"t","datacontenttype":null}`, "", ""},
+		{`{"datacontenttype" : null , "specversion":"1.0","id":"n2","source":"/s","type":"t","data":{"a":1}}`, `{"a":1}`, ""},
+		{`{"specversion":"1.0","id":"n3","source":"/s","type":"t","data_base64":null,"data":{"a":1}}`, `{"a":1}`, ""},
+		{`{"specversion":"1.0","id":"n4","source":"/s","type":"t","data":{"a":1},"data_base64":null}`, `{"a":1}`, ""},
+		{`{"specversion":"1.0","id":"n5","source":"/s","type":"t","data_base64":null,"datacontenttype":null}`, "", ""},
+		{`{"specversion":"1.0","id":"n6","source":"/s","type":"t","datacontenttype":"text/plain","data_base64":"aGk=","data":null}`, "hi", "text/plain"},
+		// A +json value the SDK does not see, then a null after it.
+		{`{"specversion":"1.0","id":"n7","source":"/s","type":"t","datacontenttype":"application/ld+json","data":{"long":"value"},"data_base64":null}`, `{"long":"value"}`, "application/ld+json"},
+	} {
+		items, err := event.Decode(event.ModeStructured, header(), []byte(tc.body))
+		require.NoError(t, err)
+		require.NoError(t, items[0].Err, tc.body)
+		e := items[0].Event
+		assert.Equal(t, tc.wantData, string(e.Data()), tc.body)
+		assert.Equal(t, tc.wantCT, e.DataContentType(), tc.body)
+		back, err := event.DecodeJSON(items[0].JSON)
+		require.NoError(t, err)
+		assert.Equal(t, tc.wantData, string(back.Data()), tc.body)
+	}
+	for _, body := range []string{
+		`{"specversion":"1.0","id":"x1","source":"/s","type":"t","datacontenttype":"text/plain","data":"x","data_base64":"eA=="}`,
+		`{"specversion":"1.0","id":"x2","source":"/s","type":"t","data_base64":"eA==","data":{"a":1}}`,
+	} {
+		items, err := event.Decode(event.ModeStructured, header(), []byte(body))
+		require.NoError(t, err)
+		require.Error(t, items[0].Err, body)
+		assert.Contains(t, items[0].Err.Error(), "data and data_base64 exclude each other")
+	}
+}
+
+// A ce-data header is no attribute; the SDK took it for the data and
+// dropped the body.
+func TestDecodeBinaryRefusesCeData(t *testing.T) {
+	h := header("Ce-Specversion", "1.0", "Ce-Id", "b2", "Ce-Source", "/s", "Ce-Type", "t",
+		"Ce-Data", "inj", "Content-Type", "text/plain")
+	items, err := event.Decode(event.ModeBinary, h, []byte("realtext"))
+	require.NoError(t, err)
+	require.Error(t, items[0].Err)
+	assert.Equal(t, event.CodeInvalid, event.ErrorCode(items[0].Err))
+	assert.Contains(t, items[0].Err.Error(), "ce-data")
 }
 
 func TestDecodeBinary(t *testing.T) {
