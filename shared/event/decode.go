@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -149,6 +150,14 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 			return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: err}}, nil
 		}
 	}
+	if v := h.Get("Ce-Time"); v != "" {
+		if _, err := types.ParseTime(v); err != nil {
+			if up, ok := upperTime(v); ok {
+				h = h.Clone()
+				h.Set("Ce-Time", up)
+			}
+		}
+	}
 	msg := cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
 	ev, err := binding.ToEvent(context.Background(), msg)
 	if err != nil {
@@ -229,25 +238,20 @@ func decodeOne(raw []byte) Item {
 		return it
 	}
 	ev := cloudevents.New()
-	sdkRaw, data := raw, []byte(nil)
+	var data []byte
 	if m.data != nil && m.data[0] != '"' && !sdkReadsJSON(m.contentType) && IsJSONContentType(m.contentType) {
 		// The SDK reads data as a JSON value only for the media types it
 		// lists, and refuses any other value but a string; CloudEvents and
 		// this project take every JSON type (+json) as JSON. The SDK gets
 		// the event without its data, which is then put back as it came.
-		start := cap(raw) - cap(m.data)
-		sdkRaw = slices.Concat(raw[:start], []byte("null"), raw[start+len(m.data):])
 		data = m.data
-		// Members after data moved with it.
-		for i := range m.drop {
-			if m.drop[i][0] > start {
-				m.drop[i][0] += 4 - len(data)
-				m.drop[i][1] += 4 - len(data)
-			}
-		}
+		start := cap(raw) - cap(data)
+		m.edits = append(m.edits, sdkEdit{start: start, end: start + len(data), with: []byte("null")})
 	}
-	if len(m.drop) > 0 {
-		sdkRaw = withoutMembers(sdkRaw, m.drop)
+	// raw itself stays as it came: it is published as received.
+	sdkRaw := raw
+	if len(m.edits) > 0 {
+		sdkRaw = applyEdits(raw, m.edits)
 	}
 	if err := ev.UnmarshalJSON(sdkRaw); err != nil {
 		it.Err = Errorf(CodeInvalid, "cannot read event: %s", sdkMessage(err))
@@ -330,12 +334,12 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 			m.data = val
 			if isNull(val) {
 				m.data = nil
-				m.drop = append(m.drop, memberSpan(raw, quoted, val))
+				m.edits = append(m.edits, dropMember(raw, quoted, val))
 			}
 		case string(rawKey) == "data_base64":
 			switch {
 			case isNull(val):
-				m.drop = append(m.drop, memberSpan(raw, quoted, val))
+				m.edits = append(m.edits, dropMember(raw, quoted, val))
 			case val[0] != '"':
 				err = Errorf(CodeInvalid, "data_base64 must be a string")
 			default:
@@ -355,12 +359,17 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 			case "datacontenttype":
 				m.contentType = unquoteText(val)
 				if isNull(val) {
-					m.drop = append(m.drop, memberSpan(raw, quoted, val))
+					m.edits = append(m.edits, dropMember(raw, quoted, val))
 				}
 			case "time":
 				if s := unquoteText(val); s != "" {
 					if _, perr := types.ParseTime(s); perr != nil {
-						err = Errorf(CodeInvalid, "time %q is not an RFC 3339 timestamp", truncate(s, 64))
+						if _, ok := upperTime(s); ok && bytes.IndexByte(val, '\\') < 0 {
+							start := cap(raw) - cap(val)
+							m.edits = append(m.edits, sdkEdit{start: start, end: start + len(val), with: bytes.ToUpper(val)})
+						} else {
+							err = Errorf(CodeInvalid, "time %q is not an RFC 3339 timestamp", truncate(s, 64))
+						}
 					}
 				}
 			case "dataschema":
@@ -385,29 +394,40 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 	return m, fault
 }
 
-// memberSpan returns the offsets in raw of a member from its key's opening
-// quote to its value's end; key and val are slices of raw.
-func memberSpan(raw, key, val []byte) [2]int {
-	return [2]int{cap(raw) - cap(key), cap(raw) - cap(val) + len(val)}
+// sdkEdit is a change to a structured event's text before the SDK reads
+// it: the bytes [start, end) replaced by with, or, with drop, the member
+// there removed.
+type sdkEdit struct {
+	start, end int
+	with       []byte
+	drop       bool
 }
 
-// withoutMembers returns a copy of obj, a JSON object, without the members
-// at spans (ascending, from memberSpan), commas mended.
-func withoutMembers(obj []byte, spans [][2]int) []byte {
+// dropMember is the edit removing the member of raw with key and val
+// (slices of raw).
+func dropMember(raw, key, val []byte) sdkEdit {
+	return sdkEdit{start: cap(raw) - cap(key), end: cap(raw) - cap(val) + len(val), drop: true}
+}
+
+// applyEdits returns a copy of obj, a JSON object, with edits (of distinct
+// members) made, commas mended around removed members.
+func applyEdits(obj []byte, edits []sdkEdit) []byte {
 	out := slices.Clone(obj)
-	// From the last: a removal leaves the offsets before it as they were.
-	for i := len(spans) - 1; i >= 0; i-- {
-		start, end := spans[i][0], spans[i][1]
+	// From the last: an edit leaves the offsets before it as they were.
+	slices.SortFunc(edits, func(a, b sdkEdit) int { return cmp.Compare(b.start, a.start) })
+	for _, e := range edits {
+		start, end := e.start, e.end
+		if !e.drop {
+			out = slices.Concat(out[:start], e.with, out[end:])
+			continue
+		}
 		if j := skipWS(out, end); j < len(out) && out[j] == ',' {
 			end = j + 1 // and the comma after it
 		} else {
 			// The last member: the comma before it goes instead.
-			for k := start - 1; k >= 0; k-- {
+			for k := start - 1; k >= 0 && out[k] != '{'; k-- {
 				if out[k] == ',' {
 					start = k
-					break
-				}
-				if out[k] == '{' {
 					break
 				}
 			}
@@ -427,10 +447,22 @@ type structuredMembers struct {
 	data        []byte
 	contentType string
 	base64      bool
-	// drop are the members the SDK must not see: null where JSON's event
-	// format says null is absent and the SDK refuses it (datacontenttype,
-	// data_base64) or reads it as data (data, over data_base64).
-	drop [][2]int
+	// edits make the text the SDK reads: members it must not see (null
+	// where JSON's event format says null is absent and the SDK refuses it,
+	// datacontenttype and data_base64, or reads it as data, data over
+	// data_base64), and a time it reads only with t and z upper case.
+	edits []sdkEdit
+}
+
+// upperTime returns s, an RFC 3339 timestamp with a lower case t or z
+// (which RFC 3339 allows and Go's parser refuses), in upper case.
+func upperTime(s string) (string, bool) {
+	up := strings.ToUpper(s)
+	if up == s {
+		return "", false
+	}
+	_, err := types.ParseTime(up)
+	return up, err == nil
 }
 
 // checkDataSchema refuses a dataschema that is not an absolute URI, as

@@ -200,6 +200,34 @@ func TestDecodeStructuredNullsAndDataExclusion(t *testing.T) {
 	}
 }
 
+// RFC 3339 allows a lower case t and z; Go's parser (and so the SDK's)
+// does not.
+func TestDecodeLowerCaseTime(t *testing.T) {
+	want := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	body := `{"specversion":"1.0","id":"t1","source":"/s","type":"t","time":"2026-11-27t10:00:00z","data":{"a":1},"datacontenttype":null}`
+	items, err := event.Decode(event.ModeStructured, header(), []byte(body))
+	require.NoError(t, err)
+	require.NoError(t, items[0].Err)
+	assert.Equal(t, want, items[0].Event.Time().UTC())
+	assert.Equal(t, body, string(items[0].JSON), "the event is published as it came")
+	back, err := event.DecodeJSON(items[0].JSON)
+	require.NoError(t, err)
+	assert.Equal(t, want, back.Time().UTC())
+
+	h := header("Ce-Specversion", "1.0", "Ce-Id", "t2", "Ce-Source", "/s", "Ce-Type", "t", "Ce-Time", "2026-11-27t10:00:00z")
+	items, err = event.Decode(event.ModeBinary, h, nil)
+	require.NoError(t, err)
+	require.NoError(t, items[0].Err)
+	assert.Equal(t, want, items[0].Event.Time().UTC())
+	assert.Equal(t, "2026-11-27t10:00:00z", h.Get("Ce-Time"), "the request's headers are left alone")
+
+	for _, bad := range []string{"2026-11-27x10:00:00z", `2026-11-27\u007410:00:00z`} {
+		items, err := event.Decode(event.ModeStructured, header(), []byte(`{"specversion":"1.0","id":"t3","source":"/s","type":"t","time":"`+bad+`"}`))
+		require.NoError(t, err)
+		assert.Error(t, items[0].Err, bad)
+	}
+}
+
 // A ce-data header is no attribute; the SDK took it for the data and
 // dropped the body.
 func TestDecodeBinaryRefusesCeData(t *testing.T) {

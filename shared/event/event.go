@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 // Event is one CloudEvent accepted for a project. CE holds the attributes,
@@ -55,4 +56,15 @@ func IsJSONContentType(ct string) bool {
 		return false
 	}
 	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
+}
+
+// StoredSource returns source as the CloudEvents SDK, which reads it as a
+// URI reference, gives it back and so as it is stored: "/ü a" becomes
+// "/%C3%BC%20a". Text that is no URI reference is returned as it is (no
+// event has it: the SDK refuses it).
+func StoredSource(source string) string {
+	if u := types.ParseURIRef(source); u != nil {
+		return u.String()
+	}
+	return source
 }

@@ -67,7 +67,8 @@ const dataDays = 60
 var (
 	types   = []string{"page_view", "search", "add_to_cart", "checkout", "com.shop.order.placed", "signup"}
 	weights = []int{40, 17, 20, 10, 8, 5}
-	sources = []string{"web", "web", "ios", "android"}
+	// "ü app" is stored as the SDK spells it, "%C3%BC%20app".
+	sources = []string{"web", "web", "ios", "android", "ü app"}
 )
 
 // generate returns the fixture's events: n random ones over the 60 days

@@ -188,7 +188,9 @@ func (q *Query) set(k kind, name, v string) error {
 		}
 		switch name {
 		case "source":
-			q.Source = v
+			// Either spelling of a source finds its events: "/ü a" and
+			// "/%C3%BC%20a" are stored alike.
+			q.Source = event.StoredSource(v)
 		case "start_type":
 			q.StartType = v
 		default:

@@ -34,7 +34,8 @@ var (
 		"&prop.plan=nope",
 		"&type=nope",
 		"&source=nope",
-		"&prop.meta=pro", // nested values never match
+		"&source=%C3%BC%20app", // stored as %C3%BC%20app: either spelling finds it
+		"&prop.meta=pro",       // nested values never match
 	}
 )
 
@@ -102,6 +103,14 @@ func TestStatsMatchBruteForce(t *testing.T) {
 			f.check(t, "stats-retention", ranges[0]+z+rv, rollupZones[z] && !strings.Contains(rv, "_type="), bruteRetention)
 		}
 	}
+	// The stored spelling of a source finds the same events.
+	for _, fn := range functionNames {
+		a := get(t, f.urls[fn]+"/?"+ranges[0]+"&source=%25C3%25BC%2520app", readKey)
+		b := get(t, f.urls[fn]+"/?"+ranges[0]+"&source=%C3%BC%20app", readKey)
+		assert.JSONEq(t, string(b.body), string(a.body), fn)
+		assert.NotEqual(t, string(get(t, f.urls[fn]+"/?"+ranges[0]+"&source=nope", readKey).body), string(a.body), fn)
+	}
+
 	// stats-retention ignores type, as the contract says.
 	a := get(t, f.urls["stats-retention"]+"/?"+ranges[0]+"&type=signup", readKey)
 	b := get(t, f.urls["stats-retention"]+"/?"+ranges[0], readKey)
