@@ -73,6 +73,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"endpoint scheme", "ARCHIVE_S3_ENDPOINT", "ftp://minio:9000", "ARCHIVE_S3_ENDPOINT"},
 		{"endpoint path", "ARCHIVE_S3_ENDPOINT", "http://minio:9000/bucket", "ARCHIVE_S3_ENDPOINT"},
 		{"endpoint without host", "ARCHIVE_S3_ENDPOINT", "http://", "ARCHIVE_S3_ENDPOINT"},
+		{"endpoint port out of range", "ARCHIVE_S3_ENDPOINT", "http://127.0.0.1:99999", "ARCHIVE_S3_ENDPOINT"},
 		{"endpoint with credentials", "ARCHIVE_S3_ENDPOINT", "http://key:secret@minio:9000", "ARCHIVE_S3_ENDPOINT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
@@ -120,6 +121,11 @@ func s3Endpoint(raw string) (host string, secure bool, err error) {
 	bad := fmt.Errorf("ARCHIVE_S3_ENDPOINT %q: want host[:port] (HTTPS) or http(s)://host[:port], e.g. http://minio:9000", raw)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
 		return "", false, bad
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", false, fmt.Errorf("ARCHIVE_S3_ENDPOINT %q: port %s is not a TCP port (1-65535)", raw, p)
+		}
 	}
 	switch u.Scheme {
 	case "https":

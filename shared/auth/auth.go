@@ -78,7 +78,12 @@ func (k *Keys) add(source, entries string) error {
 		return err
 	}
 	for _, e := range parsed {
-		k.byHash[sha256.Sum256([]byte(e.Key))] = Principal{Project: e.Project, Role: e.Role}
+		h, p := sha256.Sum256([]byte(e.Key)), Principal{Project: e.Project, Role: e.Role}
+		// One key with two meanings would silently take the last one.
+		if old, ok := k.byHash[h]; ok && old != p {
+			return fmt.Errorf("%s: a key is listed twice with different projects or roles (%s:%s and %s:%s)", source, old.Project, old.Role, p.Project, p.Role)
+		}
+		k.byHash[h] = p
 	}
 	return nil
 }

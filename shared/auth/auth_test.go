@@ -73,6 +73,17 @@ func TestNewRejectsMalformedEntriesWithoutShowingKeys(t *testing.T) {
 	}
 }
 
+// One key with two meanings would take the last silently; listed twice
+// alike it is harmless.
+func TestNewRejectsAKeyListedTwiceDifferently(t *testing.T) {
+	_, err := auth.New(config.Auth{APIKeys: "secretkey=p1:write,secretkey=p2:read"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "API_KEYS")
+	assert.NotContains(t, err.Error(), "secretkey")
+	_, err = auth.New(config.Auth{APIKeys: "secretkey=p1:write,secretkey=p1:write"})
+	assert.NoError(t, err)
+}
+
 func TestCheckAdmin(t *testing.T) {
 	assert.NoError(t, auth.CheckAdmin(http.Header{}, ""), "no ADMIN_KEY: the platform protects the function")
 	assert.NoError(t, auth.CheckAdmin(bearer("adm"), "adm"))

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,13 +46,17 @@ type Server struct {
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
 }
 
-// Validate checks the port range and the log level.
+// Validate checks the port range, the log level and the drain time.
 func (s Server) Validate() error {
-	if s.Port < 0 || s.Port > 65535 {
-		return fmt.Errorf("PORT %d is not a TCP port", s.Port)
+	// 0 would listen on a port chosen at random, which nothing can reach.
+	if s.Port < 1 || s.Port > 65535 {
+		return fmt.Errorf("PORT %d is not a TCP port (1-65535)", s.Port)
 	}
 	if _, err := ParseLevel(s.LogLevel); err != nil {
 		return err
+	}
+	if s.ShutdownTimeout <= 0 {
+		return fmt.Errorf("SHUTDOWN_TIMEOUT %s must be positive: in-flight requests get that long to finish", s.ShutdownTimeout)
 	}
 	return nil
 }
@@ -91,8 +97,11 @@ type Redis struct {
 	RedisPrefix string `envconfig:"REDIS_PREFIX" default:"eventfn:"`
 }
 
-// Validate checks that REDIS_URL parses.
+// Validate checks that REDIS_URL parses and that keys have a prefix.
 func (r Redis) Validate() error {
+	if r.RedisPrefix == "" {
+		return errors.New("REDIS_PREFIX must not be empty: it keeps instances sharing a Redis apart")
+	}
 	return checkURL("REDIS_URL", r.RedisURL, "redis", "rediss", "unix")
 }
 
@@ -122,8 +131,10 @@ type NATS struct {
 
 // Validate checks names and windows.
 func (n NATS) Validate() error {
-	if err := checkURL("NATS_URL", strings.Split(n.NATSURL, ",")[0], "nats", "tls", "ws", "wss"); err != nil {
-		return err
+	for _, u := range strings.Split(n.NATSURL, ",") {
+		if err := checkURL("NATS_URL", strings.TrimSpace(u), "nats", "tls", "ws", "wss"); err != nil {
+			return err
+		}
 	}
 	for name, v := range map[string]string{"NATS_STREAM": n.Stream, "NATS_CONSUMER": n.Consumer, "NATS_DLQ_STREAM": n.DLQStream} {
 		if v == "" || strings.ContainsAny(v, ". *>\t") {
@@ -173,12 +184,15 @@ func checkURL(name, raw string, schemes ...string) error {
 	if err != nil {
 		return fmt.Errorf("%s is not a URL: %v", name, err)
 	}
-	for _, s := range schemes {
-		if u.Scheme == s {
-			return nil
+	if !slices.Contains(schemes, u.Scheme) {
+		return fmt.Errorf("%s scheme %q is not one of %s", name, u.Scheme, strings.Join(schemes, ", "))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%s port %q is not a TCP port (1-65535)", name, p)
 		}
 	}
-	return fmt.Errorf("%s scheme %q is not one of %s", name, u.Scheme, strings.Join(schemes, ", "))
+	return nil
 }
 
 // ServerSettings returns s; function configs embed Server and so implement

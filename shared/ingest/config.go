@@ -3,6 +3,8 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/eventfn/eventfn/shared/config"
@@ -72,6 +74,17 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimitEventsPerSecond < 0 || c.RateLimitRequestsPerMinute < 0 {
 		return errors.New("RATE_LIMIT_EVENTS_PER_SECOND and RATE_LIMIT_REQUESTS_PER_MINUTE must not be negative")
+	}
+	// A browser's Origin is scheme://host[:port]; anything else never
+	// matches and would leave CORS off without a word.
+	for _, o := range strings.Split(c.CORSAllowedOrigins, ",") {
+		o = strings.TrimSuffix(strings.TrimSpace(o), "/")
+		if o == "" || o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("CORS_ALLOWED_ORIGINS entry %q is not an origin like https://app.example.com (or *)", o)
+		}
 	}
 	if c.RateLimitEventsPerSecond > 0 && c.RateLimitEventsBurst < c.MaxBatchEvents {
 		return fmt.Errorf("RATE_LIMIT_EVENTS_BURST %d must be at least MAX_BATCH_EVENTS %d, or the largest request could never pass",

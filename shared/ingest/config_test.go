@@ -43,6 +43,15 @@ func TestConfigInvalidValueNamesTheVariable(t *testing.T) {
 		{"REDIS_URL", "mysql://x"},
 		{"AUTH_DISABLED", "maybe"},
 		{"RATE_LIMIT_EVENTS_BURST", "10"},
+		{"PORT", "0"},
+		{"SHUTDOWN_TIMEOUT", "0s"},
+		{"SHUTDOWN_TIMEOUT", "-5s"},
+		{"REDIS_URL", "redis://127.0.0.1:99999/0"},
+		{"REDIS_PREFIX", ""},
+		{"NATS_URL", "nats://127.0.0.1:99999"},
+		{"NATS_URL", "nats://127.0.0.1:4222,http://x"},
+		{"CORS_ALLOWED_ORIGINS", "example.com"},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com,https://x.example.com/path"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -53,4 +62,10 @@ func TestConfigInvalidValueNamesTheVariable(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.name)
 		})
 	}
+}
+
+func TestConfigAcceptsOrigins(t *testing.T) {
+	t.Setenv("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:3000/ ,*")
+	var cfg ingest.Config
+	require.NoError(t, config.Load(&cfg))
 }

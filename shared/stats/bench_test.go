@@ -81,7 +81,7 @@ func BenchmarkStats(b *testing.B) {
 	printSizes(b, pool)
 
 	cfg := stats.Config{
-		Server:          config.Server{LogLevel: "info", ShutdownTimeout: time.Second},
+		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
 		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4},
 		Auth:            config.Auth{APIKeys: readKey + "=bench:read"},
 		MaxRangeDays:    400,

@@ -199,7 +199,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	insert(newer)
 
 	cfg := stats.Config{
-		Server:          config.Server{LogLevel: "info", ShutdownTimeout: time.Second},
+		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
 		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4},
 		Auth:            config.Auth{APIKeys: readKey + "=shop:read," + writeKey + "=shop:write," + otherReadKey + "=other:read"},
 		MaxRangeDays:    400,

@@ -24,7 +24,7 @@ func bootStats(t *testing.T, url string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	cfg := stats.Config{
-		Server:          config.Server{LogLevel: "info", ShutdownTimeout: time.Second},
+		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
 		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
 		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
 		MaxRangeDays:    400,
