@@ -110,11 +110,23 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 	}}
 	for _, sc := range streams {
 		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("%w: ensure stream %s: %v", ErrUnavailable, sc.Name, err)
+			return fmt.Errorf("%w: ensure stream %s: %v%s", ErrUnavailable, sc.Name, err, b.replicasHint(err))
 		}
 	}
 	b.ensured = true
 	return nil
+}
+
+// replicasHint names NATS_REPLICAS when JetStream refused a stream or
+// consumer and more than one replica is asked for: a server with fewer
+// JetStream peers than that refuses them, and the refusal alone does not
+// say which setting to change.
+func (b *Bus) replicasHint(err error) string {
+	var apiErr *jetstream.APIError
+	if b.cfg.Replicas > 1 && errors.As(err, &apiErr) {
+		return fmt.Sprintf(" (NATS_REPLICAS is %d: JetStream needs that many servers in its cluster)", b.cfg.Replicas)
+	}
+	return ""
 }
 
 // Ready reports whether NATS is connected and the events stream exists.

@@ -53,7 +53,7 @@ func (b *Bus) EnsureConsumer(ctx context.Context, opts ConsumerOptions) (jetstre
 	}
 	c, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.Stream, cc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ensure consumer %s on %s: %v", ErrUnavailable, cc.Durable, b.cfg.Stream, err)
+		return nil, fmt.Errorf("%w: ensure consumer %s on %s: %v%s", ErrUnavailable, cc.Durable, b.cfg.Stream, err, b.replicasHint(err))
 	}
 	return c, nil
 }

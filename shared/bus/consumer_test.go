@@ -164,3 +164,16 @@ func waitPending(t *testing.T, c jetstream.Consumer, n uint64) {
 		return err == nil && p == n
 	}, "consumer holds %d messages", n)
 }
+
+// A single server cannot hold three replicas; the refusal names the
+// setting to change.
+func TestTooManyReplicasNamesTheSetting(t *testing.T) {
+	cfg := testenv.NATS(t, testenv.StartNATS(t).URL())
+	cfg.Replicas = 3
+	b, err := bus.Connect(cfg, "test", slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	err = b.EnsureStreams(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "NATS_REPLICAS is 3")
+}
