@@ -69,6 +69,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 	}
 	fn := &serve.Function{
 		Handle:       f.Handle,
+		Precheck:     serve.AdminPrecheck(cfg.AdminKey),
 		MaxBodyBytes: maxBody,
 		Ready:        f.Ready,
 		OpenAPI:      openAPI,

@@ -72,6 +72,9 @@ func TestHTTPArchiveAnswerAndAdminKey(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp = post(t, srv.URL+"/", "wrong", "", "")
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	// Refused before a body is read, whatever its size.
+	resp = post(t, srv.URL+"/", "", "application/json", strings.Repeat(" ", 2<<20))
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Equal(t, 2, h.count(t, "SELECT count(*) FROM events"), "refused calls archive nothing")
 
 	get, err := http.Get(srv.URL + "/")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/eventfn/eventfn/shared/config"
@@ -111,23 +112,34 @@ func ParseEntries(source, entries string) ([]Entry, error) {
 			return nil, fmt.Errorf("%s: entry %q is not KEY=PROJECT:ROLE", source, redact(e))
 		}
 		if !ValidProject(project) {
-			return nil, fmt.Errorf("%s: project %q must match %s", source, project, projectName)
+			return nil, fmt.Errorf("%s: project %s must match %s", source, shown(project), projectName)
 		}
 		r := Role(role)
 		if r != RoleWrite && r != RoleRead {
-			return nil, fmt.Errorf("%s: role %q is not write or read", source, role)
+			return nil, fmt.Errorf("%s: role %s is not write or read", source, shown(role))
 		}
 		out = append(out, Entry{Key: key, Project: project, Role: r})
 	}
 	return out, nil
 }
 
-// redact keeps a key out of error messages and logs.
+// redact keeps a key out of error messages and logs: of an entry, only
+// a PROJECT:ROLE part that cannot be holding a key is shown.
 func redact(entry string) string {
-	if _, rest, ok := strings.Cut(entry, "="); ok {
+	if _, rest, ok := strings.Cut(entry, "="); ok && strings.Contains(rest, ":") && shown(rest) != "***" {
 		return "***=" + rest
 	}
 	return "***"
+}
+
+// shown quotes s for an error message, or gives *** when s could hold a
+// key: entries with a wrong separator ("k1=p:read;k2=p:read") or in the
+// wrong order ("p:read=k1") put keys where a project or role belongs.
+func shown(s string) string {
+	if len(s) > 64 || strings.ContainsAny(s, "=;| \t") {
+		return "***"
+	}
+	return strconv.Quote(s)
 }
 
 // Authorize checks the request's bearer key for the role. It returns an

@@ -65,7 +65,9 @@ func TestAuthDisabledMapsToDefault(t *testing.T) {
 }
 
 func TestNewRejectsMalformedEntriesWithoutShowingKeys(t *testing.T) {
-	for _, entries := range []string{"secretkey", "secretkey=shop", "secretkey=shop:admin", "secretkey=bad.project:read"} {
+	for _, entries := range []string{"secretkey", "secretkey=shop", "secretkey=shop:admin", "secretkey=bad.project:read",
+		// Wrong order and wrong separators put keys where a project or role belongs.
+		"shop:write=secretkey", "wk1=shop:read;secretkey=shop:read", "wk1=shop;secretkey=x:read"} {
 		_, err := auth.New(config.Auth{APIKeys: entries})
 		require.Error(t, err, entries)
 		assert.Contains(t, err.Error(), "API_KEYS")

@@ -40,6 +40,7 @@ func (c *Consumer) Function() *serve.Function {
 	fn := &serve.Function{
 		Name:         "consume-batch",
 		Handle:       c.Handle,
+		Precheck:     serve.AdminPrecheck(c.cfg.AdminKey),
 		MaxBodyBytes: int64(c.cfg.MaxBodyBytes),
 		Ready:        c.Ready,
 		OpenAPI:      openAPI,

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,9 @@ func TestFunctionDrainsOnPostWithAdminKey(t *testing.T) {
 
 	assert.Equal(t, http.StatusUnauthorized, call(t, "POST", url+"/", nil, "").status)
 	assert.Equal(t, http.StatusUnauthorized, call(t, "POST", url+"/", hdr("Authorization", "Bearer nope"), "").status)
+	// Refused before the body is read: 401, not 413 for a body it should
+	// not have sent.
+	assert.Equal(t, http.StatusUnauthorized, call(t, "POST", url+"/", hdr("Content-Type", "application/cloudevents-batch+json"), strings.Repeat(" ", 2<<20)).status)
 	r := call(t, "GET", url+"/", hdr("Authorization", "Bearer "+adminKey), "")
 	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
 

@@ -11,7 +11,10 @@ import (
 
 // Tour returns the ready-to-paste commands printed at start: one event
 // sent with the first write key, and the stats read with the first read
-// key, as configured in API_KEYS (or none with AUTH_DISABLED).
+// key, as configured in API_KEYS (or none with AUTH_DISABLED). Only keys
+// made for local development (named *_local_dev, as make run's) are
+// printed; others are secrets, which stdout (often a log) must not hold,
+// and stand as <write key> and <read key>.
 func Tour(baseURL string) string {
 	var write, read string
 	entries, _ := auth.ParseEntries("API_KEYS", os.Getenv("API_KEYS"))
@@ -23,9 +26,12 @@ func Tour(baseURL string) string {
 			read = e.Key
 		}
 	}
-	authHeader := func(key string) string {
-		if key == "" {
+	authHeader := func(key, role string) string {
+		switch {
+		case key == "":
 			return ""
+		case !strings.HasSuffix(key, "_local_dev"):
+			key = "<" + role + " key>"
 		}
 		return fmt.Sprintf(" -H 'Authorization: Bearer %s'", key)
 	}
@@ -33,12 +39,12 @@ func Tour(baseURL string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "eventfn is up at %s/function/<name>\n\nSend an event:\n", baseURL)
 	fmt.Fprintf(&b, "  curl -i -X POST %s/function/ingest/%s -H 'Content-Type: application/cloudevents+json' -d '{\"specversion\":\"1.0\",\"id\":\"tour-%d\",\"source\":\"/tour\",\"type\":\"page_view\",\"subject\":\"user-1\",\"data\":{\"path\":\"/\"}}'\n",
-		baseURL, authHeader(write), now.UnixNano())
+		baseURL, authHeader(write, "write"), now.UnixNano())
 	from := now.AddDate(0, 0, -6).Format(time.DateOnly)
 	to := now.Format(time.DateOnly)
 	fmt.Fprintf(&b, "\nRead the stats:\n")
 	for _, fn := range []string{"stats-dau", "stats-top"} {
-		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s'%s\n", baseURL, fn, from, to, authHeader(read))
+		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s'%s\n", baseURL, fn, from, to, authHeader(read, "read"))
 	}
 	return b.String()
 }

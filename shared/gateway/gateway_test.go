@@ -30,7 +30,7 @@ func TestGatewayServesFunctionsAndThePrintedCurlWorks(t *testing.T) {
 	}
 	rcfg, _ := testenv.Redis(t)
 	ncfg := testenv.NATS(t, testenv.NATSURL())
-	t.Setenv("API_KEYS", "wk_gw=demo:write,rk_gw=demo:read")
+	t.Setenv("API_KEYS", "wk_gw_local_dev=demo:write,rk_gw_local_dev=demo:read")
 	t.Setenv("REDIS_PREFIX", rcfg.RedisPrefix)
 	t.Setenv("NATS_STREAM", ncfg.Stream)
 	t.Setenv("NATS_SUBJECT", ncfg.Subject)
@@ -54,7 +54,14 @@ func TestGatewayServesFunctionsAndThePrintedCurlWorks(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "HTTP/1.1 202")
 	assert.Contains(t, string(out), `"accepted":1`)
-	assert.Contains(t, tour, "rk_gw", "the stats commands use the read key")
+	assert.Contains(t, tour, "rk_gw_local_dev", "the stats commands use the read key")
+
+	// Keys not made for local development are secrets: not printed.
+	t.Setenv("API_KEYS", "wk_secret=demo:write,rk_secret=demo:read")
+	tour = gateway.Tour(base)
+	assert.NotContains(t, tour, "_secret")
+	assert.Contains(t, tour, "Bearer <write key>")
+	assert.Contains(t, tour, "Bearer <read key>")
 
 	status := func(path string) (int, string) {
 		resp, err := http.Get(base + path)

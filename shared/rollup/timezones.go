@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -25,13 +26,19 @@ type zone struct {
 // locations caches loaded zones; a location never changes.
 var locations sync.Map
 
+// zoneName is the shape of an IANA zone name. time.LoadLocation also takes
+// other spellings of a file's path ("./UTC", "Etc//UTC"), endless in
+// number: each would be a cache entry of its own.
+var zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
+
 // LoadZone returns the IANA zone name ("UTC", "Europe/Kyiv"). It refuses
-// "" and "Local", which mean nothing outside this process.
+// "" and "Local", which mean nothing outside this process, and any name
+// not spelt as IANA names are.
 func LoadZone(name string) (*time.Location, error) {
 	if v, ok := locations.Load(name); ok {
 		return v.(*time.Location), nil
 	}
-	if name == "" || name == "Local" {
+	if name == "Local" || len(name) > 64 || !zoneName.MatchString(name) {
 		return nil, fmt.Errorf("%q is not an IANA time zone", name)
 	}
 	loc, err := time.LoadLocation(name)

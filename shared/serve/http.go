@@ -136,7 +136,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), requestIDKey, reqID)
 	ctx = context.WithValue(ctx, clientIPKey, peerIP(r.RemoteAddr))
 
-	resp := s.call(ctx, r)
+	resp := s.call(ctx, w, r)
 	if resp.Header == nil {
 		resp.Header = http.Header{}
 	}
@@ -151,7 +151,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	s.metrics.duration.WithLabelValues(s.fn.Name).Observe(time.Since(start).Seconds())
 }
 
-func (s *Server) call(ctx context.Context, r *http.Request) (resp handler.Response) {
+func (s *Server) call(ctx context.Context, w http.ResponseWriter, r *http.Request) (resp handler.Response) {
 	defer func() {
 		// A panic in one request must not take the replica down with the
 		// events of every other request in flight.
@@ -171,6 +171,12 @@ func (s *Server) call(ctx context.Context, r *http.Request) (resp handler.Respon
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
+	// The body gets bodyTimeout. Once it is in, the deadline goes, so it
+	// bounds nothing else on the connection. A body that failed or was cut
+	// short keeps it, so the server's drain of the rest fails at once and
+	// the connection closes.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
 	body, err := readBody(r, limit)
 	if err != nil {
 		return Error(event.Wrap(event.CodeInvalid, err, "cannot read request body"))
@@ -178,6 +184,7 @@ func (s *Server) call(ctx context.Context, r *http.Request) (resp handler.Respon
 	if int64(len(body)) > limit {
 		return Error(event.Errorf(event.CodeTooLarge, "request body is over the limit of %d bytes; nothing was accepted", limit))
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	req.Body = body
 	resp, err = s.fn.Handle(req)
 	if err != nil {

@@ -85,12 +85,24 @@ type Lifecycle struct {
 	Close func()
 }
 
+// Connection timeouts of every function's server and the local gateway:
+// a request body (1 MiB at the most by default) must arrive within
+// bodyTimeout, and an idle keep-alive connection lasts idleTimeout.
+var bodyTimeout = 60 * time.Second
+
+const idleTimeout = 120 * time.Second
+
 // RunHTTP serves h on ln with the background work of lc until ctx ends or
 // something fails, then fails readiness, lets in-flight requests finish
 // within timeout, stops the background work and closes. It is the one
 // shutdown sequence of a function process and of the local gateway.
 func RunHTTP(ctx context.Context, ln net.Listener, h http.Handler, lc Lifecycle, timeout time.Duration, log *slog.Logger) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// An idle connection is closed after idleTimeout, and a body must
+	// arrive within bodyTimeout (set where it is read): without them a
+	// slow or silent client holds a connection for ever. No ReadTimeout or
+	// WriteTimeout: they bound the whole exchange, and an archive run
+	// answers when it is done.
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout}
 	errc := make(chan error, 1+len(lc.Background))
 	go func() { errc <- hs.Serve(ln) }()
 	bgCtx, bgCancel := context.WithCancel(ctx)

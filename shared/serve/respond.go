@@ -9,6 +9,7 @@ import (
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"github.com/eventfn/eventfn/shared/auth"
 	"github.com/eventfn/eventfn/shared/event"
 )
 
@@ -78,4 +79,20 @@ func RetryAfterSeconds(d time.Duration) string {
 func IsInternal(err error) bool {
 	var e *event.Error
 	return !errors.As(err, &e) || e.Code == event.CodeInternal || e.Code == event.CodeUnavailable
+}
+
+// AdminPrecheck is a Precheck refusing, before its body is read, a POST
+// without adminKey as its bearer token (auth.CheckAdmin; none when
+// adminKey is empty).
+func AdminPrecheck(adminKey string) func(req handler.Request) *handler.Response {
+	return func(req handler.Request) *handler.Response {
+		if req.Method != http.MethodPost {
+			return nil // Handle answers 405
+		}
+		if err := auth.CheckAdmin(req.Header, adminKey); err != nil {
+			resp := Error(err)
+			return &resp
+		}
+		return nil
+	}
 }

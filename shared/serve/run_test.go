@@ -2,11 +2,13 @@ package serve_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,4 +95,49 @@ func TestErrorsMapToOneStatusTable(t *testing.T) {
 	assert.Equal(t, 500, resp.StatusCode)
 	assert.JSONEq(t, `{"error":"internal error"}`, string(resp.Body), "internal errors do not leak")
 	assert.Equal(t, "1", serve.Error(event.Errorf(event.CodeUnavailable, "down")).Header.Get("Retry-After"))
+}
+
+// TestSlowBodyIsCutOffAndSlowHandlerIsNot: a body that trickles in is cut
+// off after the body timeout, while a handler may take longer than that
+// once its body arrived, its context alive.
+func TestSlowBodyIsCutOffAndSlowHandlerIsNot(t *testing.T) {
+	defer serve.SetBodyTimeout(300 * time.Millisecond)()
+	fn := &serve.Function{
+		Name: "slow-handler",
+		Handle: func(req handler.Request) (handler.Response, error) {
+			select {
+			case <-time.After(time.Second):
+				return serve.JSON(http.StatusOK, map[string]int{"body": len(req.Body)}), nil
+			case <-req.Context().Done():
+				return handler.Response{}, req.Context().Err()
+			}
+		},
+	}
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	srv := serve.NewServer(fn, log, reg, reg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve.Run(ctx, ln, srv, fn, 5*time.Second, log) }()
+	defer func() { cancel(); <-done }()
+
+	resp, err := http.Post("http://"+ln.Addr().String()+"/", "application/json", strings.NewReader(`{"a":1}`))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	require.NoError(t, err)
+	// The rest never comes: the server answers or hangs up, well before
+	// this generous deadline.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the server held a trickling body: %v", err)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
@@ -135,6 +136,9 @@ func parseQuery(k kind, raw string, maxRangeDays int) (Query, error) {
 				if v == "" {
 					return Query{}, invalid(name, "must not be empty")
 				}
+				if !storableText(v) {
+					return Query{}, invalid(name, "must be UTF-8 text without NUL")
+				}
 				if k != kindRetention {
 					q.Types = append(q.Types, v)
 				}
@@ -186,6 +190,9 @@ func (q *Query) set(k kind, name, v string) error {
 		if v == "" {
 			return invalid(name, "must not be empty")
 		}
+		if !storableText(v) {
+			return invalid(name, "must be UTF-8 text without NUL")
+		}
 		switch name {
 		case "source":
 			// Either spelling of a source finds its events: "/ü a" and
@@ -231,4 +238,11 @@ func intervalName(g rollup.Grain) string {
 	default:
 		return "day"
 	}
+}
+
+// storableText reports whether v can be a stored name: PostgreSQL's text
+// holds neither NUL nor bytes that are not UTF-8, and would answer a
+// lookup of one with an error rather than "no such name".
+func storableText(v string) bool {
+	return utf8.ValidString(v) && !strings.ContainsRune(v, 0)
 }

@@ -47,6 +47,13 @@ func TestBadParametersAnswer400NamingTheParameter(t *testing.T) {
 		{"empty start_type", "stats-retention", ok + "&start_type=", "start_type"},
 		{"property without key", "stats-dau", ok + "&prop.=pro", "prop."},
 		{"bad escape", "stats-dau", ok + "&type=%zz", "query string"},
+		// PostgreSQL's text holds neither: a lookup would be an error.
+		{"NUL in type", "stats-top", ok + "&type=%00", "type"},
+		{"not UTF-8 type", "stats-dau", ok + "&type=%ff%fe", "type"},
+		{"NUL in source", "stats-top", ok + "&source=a%00", "source"},
+		{"NUL in start_type", "stats-retention", ok + "&start_type=%00", "start_type"},
+		{"not UTF-8 return_type", "stats-retention", ok + "&return_type=%ff", "return_type"},
+		{"zone as a path", "stats-dau", ok + "&tz=.%2FUTC", "tz"},
 	} {
 		a := get(t, f.urls[tc.fn]+"/?"+tc.query, readKey)
 		if !assert.Equal(t, http.StatusBadRequest, a.status, "%s: %s", tc.name, a.body) {
