@@ -34,6 +34,11 @@ type Config struct {
 	// Continuous runs a drain loop for the life of the process, so an
 	// accepted event is stored within about a second (`make run` sets it).
 	Continuous bool `envconfig:"CONSUME_CONTINUOUS" default:"false"`
+	// Push takes CloudEvents POSTed to the function (a Knative Trigger).
+	// A pushed event names its own project, so where nothing pushes
+	// (OpenFaaS, compose) turning it off leaves no way around ingest's
+	// keys and limits for whoever reaches the function without ADMIN_KEY.
+	Push bool `envconfig:"CONSUME_PUSH" default:"true"`
 	// AckWait is how long a fetched message may stay unacknowledged before
 	// JetStream delivers it again, should its consumer die; a live consumer
 	// renews it while a slow batch is being stored.

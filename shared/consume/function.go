@@ -66,6 +66,9 @@ func (c *Consumer) Handle(req handler.Request) (handler.Response, error) {
 		return serve.Error(err), nil
 	}
 	if isPush(req.Header) {
+		if !c.cfg.Push {
+			return serve.Error(event.Errorf(event.CodeForbidden, "push delivery is off here (CONSUME_PUSH=false): send events to ingest")), nil
+		}
 		return c.push(ctx, req), nil
 	}
 	if !isDrain(req.Body) {

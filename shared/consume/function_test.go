@@ -219,3 +219,18 @@ func TestPushWorksWhileNATSIsDown(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, r.status, "a drain needs the stream: %s", r.raw)
 	assert.Equal(t, http.StatusServiceUnavailable, call(t, "GET", url+"/readyz", nil, "").status)
 }
+
+// With push off, a pushed event is refused and stores nothing; a drain
+// still works.
+func TestFunctionRefusesPushWhenOff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.Push = false })
+	url := h.server(t)
+	r := call(t, "POST", url+"/", hdr("Content-Type", "application/cloudevents+json", "Eventfn-Project", "shop"),
+		`{"specversion":"1.0","id":"p1","source":"/x","type":"t"}`)
+	assert.Equal(t, http.StatusForbidden, r.status, r.raw)
+	assert.Contains(t, r.body["error"], "CONSUME_PUSH")
+	r = call(t, "POST", url+"/", nil, "")
+	assert.Equal(t, http.StatusOK, r.status, r.raw)
+	assert.Equal(t, 0, h.count(t, "SELECT count(*) FROM events"))
+}
