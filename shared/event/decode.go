@@ -716,5 +716,12 @@ func decodeSimpleOne(raw []byte) Item {
 }
 
 func parseTimestamp(s string) (time.Time, error) {
-	return time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		// RFC 3339 allows a lower case t and z; Go's parser does not.
+		if up, ok := upperTime(s); ok {
+			return time.Parse(time.RFC3339Nano, up)
+		}
+	}
+	return t, err
 }

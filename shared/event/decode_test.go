@@ -221,6 +221,11 @@ func TestDecodeLowerCaseTime(t *testing.T) {
 	assert.Equal(t, want, items[0].Event.Time().UTC())
 	assert.Equal(t, "2026-11-27t10:00:00z", h.Get("Ce-Time"), "the request's headers are left alone")
 
+	items, err = event.Decode(event.ModeSimple, header(), []byte(`{"events":[{"event_id":"t4","event_type":"t","timestamp":"2026-11-27t10:00:00z"}]}`))
+	require.NoError(t, err)
+	require.NoError(t, items[0].Err)
+	assert.Equal(t, want, items[0].Event.Time().UTC())
+
 	for _, bad := range []string{"2026-11-27x10:00:00z", `2026-11-27\u007410:00:00z`} {
 		items, err := event.Decode(event.ModeStructured, header(), []byte(`{"specversion":"1.0","id":"t3","source":"/s","type":"t","time":"`+bad+`"}`))
 		require.NoError(t, err)

@@ -137,7 +137,7 @@ func validateJSONData(data []byte, maxKey int) error {
 			if je := err.(*jsonError); !strings.HasPrefix(je.Msg, "is not valid JSON") {
 				return Errorf(CodeInvalid, "%s", je.about("data"))
 			}
-			return Errorf(CodeInvalid, "data is not valid JSON although datacontenttype says JSON")
+			return Errorf(CodeInvalid, "data is not valid JSON although datacontenttype says JSON (absent, it means JSON too)")
 		}
 		return nil
 	}

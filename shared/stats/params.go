@@ -182,6 +182,9 @@ func (q *Query) set(k kind, name, v string) error {
 			return invalid(name, "%q is not a date YYYY-MM-DD", v)
 		}
 	case "tz":
+		// No zone name holds a space: one is a "+" that a query string
+		// read as a space (Etc/GMT+5 sent unencoded).
+		v = strings.ReplaceAll(v, " ", "+")
 		if q.Loc, err = rollup.LoadZone(v); err != nil {
 			return invalid(name, "%q is not an IANA time zone such as UTC or Europe/Kyiv", v)
 		}

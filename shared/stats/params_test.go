@@ -54,6 +54,7 @@ func TestBadParametersAnswer400NamingTheParameter(t *testing.T) {
 		{"NUL in start_type", "stats-retention", ok + "&start_type=%00", "start_type"},
 		{"not UTF-8 return_type", "stats-retention", ok + "&return_type=%ff", "return_type"},
 		{"zone as a path", "stats-dau", ok + "&tz=.%2FUTC", "tz"},
+		{"zone with a space", "stats-dau", ok + "&tz=Etc/GMT%205x", "tz"},
 	} {
 		a := get(t, f.urls[tc.fn]+"/?"+tc.query, readKey)
 		if !assert.Equal(t, http.StatusBadRequest, a.status, "%s: %s", tc.name, a.body) {
@@ -71,6 +72,7 @@ func TestBadParametersAnswer400NamingTheParameter(t *testing.T) {
 		"stats-retention/?from=2026-10-01&to=2026-10-31&periods=52&interval=day",
 		"stats-retention/?from=2026-10-01&to=2026-10-31&periods=1",
 		"stats-dau/?from=2026-10-01&to=2026-10-31&tz=America/Argentina/Buenos_Aires&prop.x=",
+		"stats-dau/?from=2026-10-01&to=2026-10-31&tz=Etc/GMT+5", // + read as a space, taken back
 	} {
 		fn, query, _ := strings.Cut(q, "/?")
 		a := get(t, f.urls[fn]+"/?"+query, readKey)
