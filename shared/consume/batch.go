@@ -22,6 +22,13 @@ import (
 // meanwhile.
 const batchTimeout = 2 * time.Minute
 
+// ackTimeout bounds the wait for the server's answer to a batch's last
+// ack. A server that died with the ack never answers, and the batch's own
+// deadline would stall the consumer for batchTimeout; the batch is
+// committed, so an ack that fails only brings its messages back as
+// duplicates.
+const ackTimeout = 5 * time.Second
+
 // batch is one fetched batch, decoded, on its way to the database.
 type batch struct {
 	msgs []jetstream.Msg
@@ -143,6 +150,8 @@ func (c *Consumer) process(ctx context.Context, b *batch) (Result, error) {
 // means every ack, nak and terminate sent before it was applied, and the
 // pending count read next is exact. Without messages to ack it flushes.
 func (c *Consumer) ack(ctx context.Context, msgs []jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
 	if len(msgs) == 0 {
 		if err := c.bus.Conn().FlushWithContext(ctx); err != nil {
 			return fmt.Errorf("%w: flush: %v", bus.ErrUnavailable, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
@@ -70,4 +71,35 @@ func TestDatabaseOutageRetriesWithoutDeadLettering(t *testing.T) {
 	res := h.drainAll(t, c)
 	assert.Equal(t, Result{Consumed: 5, Inserted: 5}, res)
 	assert.NoError(t, c.Ready(ctx))
+}
+
+// TestAckToADeadServerGivesUp: a server that dies with a batch's last ack
+// never answers it; the consumer gives up on the answer instead of waiting
+// out the batch's deadline, and the messages come back as duplicates.
+func TestAckToADeadServerGivesUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := testenv.StartNATS(t)
+	h := newHarness(t, ns.URL(), nil)
+	c := h.consumer(t)
+	h.publish(t, newEvent("shop", "a1", "page_view", "u1", time.Now()))
+	cons, err := c.prepare(ctx)
+	require.NoError(t, err)
+	msgs, err := bus.Fetch(ctx, cons, 10, time.Second)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+
+	ns.Stop()
+	done := make(chan error, 1)
+	go func() {
+		bctx, cancel := context.WithTimeout(ctx, batchTimeout)
+		defer cancel()
+		done <- c.ack(bctx, msgs)
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, bus.ErrUnavailable)
+	case <-time.After(batchTimeout / 2):
+		t.Fatal("the ack waited for a server that is gone")
+	}
 }
