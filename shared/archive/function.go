@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
-	"github.com/eventfn/eventfn/shared/auth"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/store"
@@ -107,15 +106,13 @@ func (f *Function) Ready(ctx context.Context) error {
 	return f.arch.storage.Check(ctx)
 }
 
-// Handle serves POST /: any body means "archive now".
+// Handle serves POST /: any body means "archive now". ADMIN_KEY, when
+// set, was checked already, before the body was read (Precheck).
 func (f *Function) Handle(req handler.Request) (handler.Response, error) {
 	if req.Method != http.MethodPost {
 		resp := serve.Error(event.Errorf(event.CodeMethodNotAllowed, "use POST"))
 		resp.Header.Set("Allow", "POST")
 		return resp, nil
-	}
-	if err := auth.CheckAdmin(req.Header, f.cfg.AdminKey); err != nil {
-		return serve.Error(err), nil
 	}
 	res, err := f.run(req.Context())
 	if err != nil {

@@ -9,12 +9,13 @@ import (
 	"io"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/eventfn/eventfn/shared/config"
 )
 
 // S3Options are the settings of an s3:// ARCHIVE_URL beside the URL.
@@ -122,10 +123,8 @@ func s3Endpoint(raw string) (host string, secure bool, err error) {
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
 		return "", false, bad
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "", false, fmt.Errorf("ARCHIVE_S3_ENDPOINT %q: port %s is not a TCP port (1-65535)", raw, p)
-		}
+	if p := u.Port(); p != "" && !config.ValidPort(p) {
+		return "", false, fmt.Errorf("ARCHIVE_S3_ENDPOINT %q: port %s is not a TCP port (1-65535)", raw, p)
 	}
 	switch u.Scheme {
 	case "https":

@@ -187,12 +187,17 @@ func checkURL(name, raw string, schemes ...string) error {
 	if !slices.Contains(schemes, u.Scheme) {
 		return fmt.Errorf("%s scheme %q is not one of %s", name, u.Scheme, strings.Join(schemes, ", "))
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%s port %q is not a TCP port (1-65535)", name, p)
-		}
+	if p := u.Port(); p != "" && !ValidPort(p) {
+		return fmt.Errorf("%s port %q is not a TCP port (1-65535)", name, p)
 	}
 	return nil
+}
+
+// ValidPort reports whether p, a URL's port, is a TCP port: url.Parse
+// takes any digits.
+func ValidPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // ServerSettings returns s; function configs embed Server and so implement

@@ -9,7 +9,6 @@ import (
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
-	"github.com/eventfn/eventfn/shared/auth"
 	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/serve"
@@ -54,16 +53,14 @@ func (c *Consumer) Function() *serve.Function {
 
 // Handle serves POST / with the OpenFaaS go-http signature: a push when the
 // body is a CloudEvent or a batch, a drain when it is empty (or {}), 415
-// otherwise. ADMIN_KEY, when set, is required as a bearer token.
+// otherwise. ADMIN_KEY, when set, was checked already, before the body was
+// read (Function's Precheck).
 func (c *Consumer) Handle(req handler.Request) (handler.Response, error) {
 	ctx := req.Context()
 	if req.Method != http.MethodPost {
 		resp := serve.Error(event.Errorf(event.CodeMethodNotAllowed, "use POST to drain the consumer or push events"))
 		resp.Header.Set("Allow", http.MethodPost)
 		return resp, nil
-	}
-	if err := auth.CheckAdmin(req.Header, c.cfg.AdminKey); err != nil {
-		return serve.Error(err), nil
 	}
 	if isPush(req.Header) {
 		if !c.cfg.Push {

@@ -150,12 +150,12 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 			return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: err}}, nil
 		}
 	}
-	if v := h.Get("Ce-Time"); v != "" {
-		if _, err := types.ParseTime(v); err != nil {
-			if up, ok := upperTime(v); ok {
-				h = h.Clone()
-				h.Set("Ce-Time", up)
-			}
+	// A lower case t or z, which RFC 3339 allows, Go's parser (and so the
+	// SDK) refuses: such a time is read upper-cased.
+	if v := h.Get("Ce-Time"); strings.ContainsAny(v, "tz") {
+		if up, ok := upperTime(v); ok {
+			h = h.Clone()
+			h.Set("Ce-Time", up)
 		}
 	}
 	msg := cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
