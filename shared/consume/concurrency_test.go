@@ -123,7 +123,9 @@ func TestConcurrentConsumersCountExactlyWithoutDeadlock(t *testing.T) {
 			var rs retries
 			var wg sync.WaitGroup
 			for i, c := range consumers {
-				wg.Go(func() { results[i], errs[i] = drainUntilEmpty(c, time.Minute, &rs) })
+				// A bound on being stuck, not on speed: a loaded machine
+				// running the race detector took over a minute here.
+				wg.Go(func() { results[i], errs[i] = drainUntilEmpty(c, 10*time.Minute, &rs) })
 			}
 			wg.Wait()
 			var total Result

@@ -133,7 +133,7 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	}
 	known := map[userRef]time.Time{}
 	for k, u := range loud {
-		if !u.stored.IsZero() {
+		if u.hasStored {
 			known[userRef{k.project, u.uid}] = u.stored
 		}
 	}
@@ -173,7 +173,7 @@ func learned(zones []zone, names map[nameKey]uint32, propIDs map[propKey]int64, 
 	l := &Learned{names: names, props: propIDs, users: map[userKey]memoUser{}, facts: map[string][]activityKey{}}
 	for k, u := range loud {
 		first := u.first
-		if !u.stored.IsZero() && u.stored.Before(first) {
+		if u.hasStored && u.stored.Before(first) {
 			first = u.stored
 		}
 		l.users[k] = memoUser{uid: u.uid, first: first}

@@ -262,3 +262,46 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 	err = rollup.EnsureTimezones(ctx, late, []string{"Mars/Olympus"})
 	assert.ErrorContains(t, err, "Mars/Olympus")
 }
+
+// TestFirstEventAtTheZeroTime stores a user's event, then an earlier one
+// at 0001-01-01T00:00:00Z (a valid time, and Go's zero time), then one on
+// a new day: the user's cohort stays year 1's, in every zone, whether the
+// store remembers the user from an earlier batch or reads them back.
+func TestFirstEventAtTheZeroTime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, remembering := migrated(t)
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, zones))
+	at := func(project, id, ts string) []*event.Event {
+		ce := cloudevents.New()
+		ce.SetID(id)
+		ce.SetSource("src")
+		ce.SetType("visit")
+		ce.SetSubject("u")
+		tm, err := time.Parse(time.RFC3339, ts)
+		require.NoError(t, err)
+		ce.SetTime(tm)
+		return []*event.Event{{Project: project, CE: ce, ReceivedAt: time.Now()}}
+	}
+	for _, project := range []string{"shop", "blog"} {
+		for i, ts := range []string{"2026-11-26T01:00:00Z", "0001-01-01T00:00:00Z", "2026-11-27T01:00:00Z"} {
+			s := remembering
+			if project == "blog" {
+				s = store.New(pool) // nothing remembered: the user is read back
+			}
+			res, err := s.InsertEvents(ctx, at(project, fmt.Sprint(i), ts))
+			require.NoError(t, err)
+			require.Equal(t, 1, res.Inserted)
+		}
+	}
+	var firsts []time.Time
+	rows, err := pool.Query(ctx, "SELECT first_seen FROM rollup_users ORDER BY project")
+	require.NoError(t, err)
+	firsts, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	require.NoError(t, err)
+	zero := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, []time.Time{zero, zero}, []time.Time{firsts[0].UTC(), firsts[1].UTC()})
+	for _, tz := range zones {
+		assertRebuilt(t, pool, tz)
+	}
+}

@@ -18,9 +18,11 @@ type userState struct {
 	uid uint32
 	// first is the time of the user's earliest event in the batch.
 	first time.Time
-	// stored is the user's first_seen before the batch; zero for a user
-	// new in it.
-	stored time.Time
+	// stored is the user's first_seen before the batch, when hasStored;
+	// a user new in the batch has none. (Not the zero time as a marker:
+	// 0001-01-01T00:00:00Z is a valid event time.)
+	stored    time.Time
+	hasStored bool
 	// inMemo tells that a Memo knew the user, with memoFirst at or after
 	// its first_seen.
 	inMemo    bool
@@ -104,7 +106,7 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 		u.uid = uint32(uid)
 		// A user this call added has no stored first_seen of its own.
 		if !isNew[userKey{p, s}] {
-			u.stored = firstSeen
+			u.stored, u.hasStored = firstSeen, true
 		}
 		n++
 		return nil
@@ -168,7 +170,7 @@ func updateFirstSeen(ctx context.Context, tx pgx.Tx, users map[userKey]*userStat
 	var projects, subjects []string
 	var firsts []time.Time
 	for k, u := range users {
-		if !u.stored.IsZero() && u.first.Before(u.stored) {
+		if u.hasStored && u.first.Before(u.stored) {
 			projects, subjects, firsts = append(projects, k.project), append(subjects, k.subject), append(firsts, u.first)
 		}
 	}
