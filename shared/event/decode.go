@@ -684,8 +684,10 @@ func decodeSimpleOne(raw []byte) Item {
 		return it
 	}
 	ev := cloudevents.New()
-	ev.SetID(se.EventID)
-	ev.SetType(se.EventType)
+	// Set as sent, as structured mode reads them: the SDK's setters trim
+	// spaces, which would make " a" and "a" one id here and two there.
+	ec := ev.Context.(*cloudevents.EventContextV1)
+	ec.ID, ec.Type = se.EventID, se.EventType
 	source := se.Source
 	if source == "" {
 		source = DefaultSimpleSource
@@ -695,7 +697,7 @@ func decodeSimpleOne(raw []byte) Item {
 		return it
 	}
 	if se.UserID != "" {
-		ev.SetSubject(se.UserID)
+		ec.Subject = &se.UserID
 	}
 	if se.Timestamp != "" {
 		t, err := parseTimestamp(se.Timestamp)
@@ -705,7 +707,7 @@ func decodeSimpleOne(raw []byte) Item {
 		}
 		// SetTime takes the zero time for "absent"; a time that was sent
 		// is kept whatever it is.
-		ev.Context.(*cloudevents.EventContextV1).Time = &types.Timestamp{Time: t}
+		ec.Time = &types.Timestamp{Time: t}
 	}
 	if props := se.Properties; len(props) > 0 && !isNull(props) {
 		ev.SetDataContentType(MediaJSON)

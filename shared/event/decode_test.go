@@ -120,6 +120,23 @@ func TestDecodeSimpleMapsFields(t *testing.T) {
 	assert.Equal(t, "mobile", items[1].Event.Source())
 }
 
+// Simple mode keeps spaces around id, type and user as batch mode does:
+// an identity or a user must not depend on the mode it was sent in.
+func TestDecodeSimpleKeepsSpacesAsBatchDoes(t *testing.T) {
+	simple, err := event.Decode(event.ModeSimple, header(), []byte(
+		`{"events":[{"event_id":" e1 ","event_type":" signup ","user_id":"  u1","source":"/s"}]}`))
+	require.NoError(t, err)
+	batch, err := event.Decode(event.ModeBatch, header(), []byte(
+		`[{"specversion":"1.0","id":" e1 ","type":" signup ","subject":"  u1","source":"/s"}]`))
+	require.NoError(t, err)
+	for _, items := range [][]event.Item{simple, batch} {
+		require.Len(t, items, 1)
+		require.NoError(t, items[0].Err)
+		e := items[0].Event
+		assert.Equal(t, []string{" e1 ", " signup ", "  u1"}, []string{e.ID(), e.Type(), e.Subject()})
+	}
+}
+
 // A +json datacontenttype is JSON: its data may be any JSON value, read as
 // application/json's would be, in a structured event and in a batch, and
 // the stream's reader (DecodeJSON) gives the same event back.
