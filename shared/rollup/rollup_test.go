@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -280,7 +281,8 @@ func TestFirstEventAtTheZeroTime(t *testing.T) {
 		ce.SetSubject("u")
 		tm, err := time.Parse(time.RFC3339, ts)
 		require.NoError(t, err)
-		ce.SetTime(tm)
+		// Not SetTime, which takes the zero time for "no time".
+		ce.Context.(*cloudevents.EventContextV1).Time = &types.Timestamp{Time: tm}
 		return []*event.Event{{Project: project, CE: ce, ReceivedAt: time.Now()}}
 	}
 	for _, project := range []string{"shop", "blog"} {
@@ -294,10 +296,9 @@ func TestFirstEventAtTheZeroTime(t *testing.T) {
 			require.Equal(t, 1, res.Inserted)
 		}
 	}
-	var firsts []time.Time
 	rows, err := pool.Query(ctx, "SELECT first_seen FROM rollup_users ORDER BY project")
 	require.NoError(t, err)
-	firsts, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	firsts, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
 	require.NoError(t, err)
 	zero := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	assert.Equal(t, []time.Time{zero, zero}, []time.Time{firsts[0].UTC(), firsts[1].UTC()})
