@@ -44,11 +44,25 @@ func (d Day) String() string {
 	return time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly)
 }
 
-// Start returns the instant d begins in loc (its first existing instant
-// when a DST jump skips midnight).
+// Start returns the instant d begins in loc: the first instant whose
+// date in loc is d or later. When clocks jump over midnight (America/
+// Santiago springs forward at 00:00) d begins at the jump; when they jump
+// over the whole of d (Pacific/Kiritimati, 1994-12-31) d is empty and
+// begins where the next day does.
 func (d Day) Start(loc *time.Location) time.Time {
 	y, m, dd := d.Date()
-	return time.Date(y, m, dd, 0, 0, 0, 0, loc)
+	t := time.Date(y, m, dd, 0, 0, 0, 0, loc)
+	// For a midnight that does not exist time.Date answers an instant
+	// before the jump, on an earlier date; the day begins at the jump,
+	// which is where that instant's zone period ends.
+	for DayOf(t, loc) < d {
+		_, end := t.ZoneBounds()
+		if !end.After(t) {
+			break
+		}
+		t = end
+	}
+	return t
 }
 
 // Grain is a calendar bucket size.

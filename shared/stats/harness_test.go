@@ -143,6 +143,16 @@ func generate(seed uint64, n int) []genEvent {
 			add("shop", midnight)
 		}
 	}
+	// Days whose midnight does not exist: America/Santiago springs forward
+	// at 00:00 (2026-09-06 begins at 01:00), Pacific/Kiritimati skipped
+	// 1994-12-31. Each instant is the last of a day or the first of one.
+	for _, at := range []string{
+		"2026-09-06T03:30:00Z", "2026-09-06T03:59:59Z", "2026-09-06T04:00:00Z",
+		"1994-12-30T09:59:59Z", "1994-12-30T10:00:00Z", "1994-12-31T09:59:59Z", "1994-12-31T10:00:00Z",
+	} {
+		t, _ := time.Parse(time.RFC3339, at)
+		add("shop", t)
+	}
 	return evs
 }
 
