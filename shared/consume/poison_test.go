@@ -3,6 +3,7 @@ package consume
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,4 +149,40 @@ func testPoison(t *testing.T, natsURL string) {
 	res = h.drainAll(t, c)
 	assert.Equal(t, Result{Consumed: 1, Duplicates: 1}, res)
 	assert.Equal(t, after, dbSnapshot(t, h.pool))
+}
+
+// TestValueOverAPostgresLimitIsDeadLettered: an event ingest would refuse
+// now (a subject too long for the users' btree; older ingests took it)
+// fails its batch with SQLSTATE 54000 every time. It must be isolated and
+// dead-lettered, not retried for ever with the events batched beside it.
+func TestValueOverAPostgresLimitIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.MaxDeliver = 2; c.BatchSize = 10 })
+	c := h.consumer(t)
+	now := time.Now().UTC()
+	noise := make([]byte, 2400)
+	for i := range noise {
+		noise[i] = byte(i*7919>>3 ^ i*31)
+	}
+	// Incompressible text: PostgreSQL cannot shrink it under the limit.
+	long := base64.StdEncoding.EncodeToString(noise)
+	h.publish(t,
+		newEvent("shop", "ok-1", "page_view", "u1", now),
+		newEvent("shop", "too-long", "page_view", long, now),
+		newEvent("shop", "ok-2", "page_view", "u2", now))
+
+	var total Result
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		r, err := c.Drain(ctx)
+		require.NoError(t, err)
+		total.add(r)
+		return r.Pending == 0
+	}, "not settled; so far %+v", total)
+	assert.Equal(t, Result{Consumed: 3, Inserted: 2, DeadLettered: 1}, total)
+	letters, err := h.pub.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	assert.Contains(t, letters[0].Error, "54000")
+	assert.Contains(t, string(letters[0].Data), `"too-long"`)
 }

@@ -11,6 +11,11 @@ const (
 	DefaultMaxFutureSkew       = 24 * time.Hour
 	// MaxAttributeBytes bounds id, source and type.
 	MaxAttributeBytes = 256
+	// MaxSubjectBytes bounds subject, which the contract leaves unbounded:
+	// the rollups key users by it in a btree, whose entries PostgreSQL
+	// caps at 2704 bytes (incompressible text over about 2.6 KB would be
+	// accepted and then never stored). Emails, UUIDs and hashes fit.
+	MaxSubjectBytes = 1024
 )
 
 // Limits bounds what one event and one request may hold.

@@ -45,6 +45,9 @@ var judgeCases = []struct {
 	{"NUL in id", event.ModeStructured, nil, `{"specversion":"1.0","id":"a\u0000b","source":"s","type":"t"}`, "id must not contain NUL"},
 	{"NUL in subject", event.ModeStructured, nil, sce(`,"subject":"\u0000"`), "subject must not contain NUL"},
 	{"invalid UTF-8 in subject", event.ModeStructured, nil, sce(`,"subject":"a` + "\xff" + `"`), "subject is not valid UTF-8"},
+	// A subject is a btree key of the rollups: bounded below PostgreSQL's cap.
+	{"subject at the limit", event.ModeStructured, nil, sce(`,"subject":"` + strings.Repeat("é", event.MaxSubjectBytes/2) + `"`), ""},
+	{"subject over the limit", event.ModeStructured, nil, sce(`,"subject":"` + strings.Repeat("é", event.MaxSubjectBytes/2) + `x"`), "subject is 1025 bytes, over the limit of 1024"},
 	{"invalid UTF-8 in id", event.ModeStructured, nil, `{"specversion":"1.0","id":"` + "\xc3\x28" + `","source":"s","type":"t"}`, "id is not valid UTF-8"},
 	{"invalid UTF-8 in source", event.ModeStructured, nil, `{"specversion":"1.0","id":"1","source":"urn:` + "\xff" + `","type":"t"}`, "source is not valid UTF-8"},
 	{"invalid UTF-8 in type", event.ModeStructured, nil, `{"specversion":"1.0","id":"1","source":"s","type":"` + "\xed\xa0\x80" + `"}`, "type is not valid UTF-8"},

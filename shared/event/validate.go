@@ -52,6 +52,9 @@ func Validate(ce *cloudevents.Event, size int, lim Limits, receivedAt time.Time)
 			return err
 		}
 	}
+	if n := len(ce.Subject()); n > MaxSubjectBytes {
+		return Errorf(CodeInvalid, "subject is %d bytes, over the limit of %d", n, MaxSubjectBytes)
+	}
 	if err := checkExtensions(ce.Extensions()); err != nil {
 		return err
 	}

@@ -332,7 +332,8 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // IsPermanent reports whether err can never succeed on retry with the same
 // events: a data exception or integrity violation from PostgreSQL (SQLSTATE
 // classes 22 and 23, but for a missing partition and an identity stored by
-// a concurrent batch; a JSON document too deep for its stack, 54001), or
+// a concurrent batch; a value over one of PostgreSQL's size limits, such as
+// an index entry's, 54000; a JSON document too deep for its stack, 54001), or
 // an event that cannot be encoded. Connection failures, timeouts and lost
 // races are not permanent.
 func IsPermanent(err error) bool {
@@ -342,7 +343,7 @@ func IsPermanent(err error) bool {
 	}
 	state := sqlState(err)
 	return len(state) == 5 && (state[:2] == "22" || (state[:2] == "23" && state != "23505" && !noPartition(err)) ||
-		state == "54001") // stack depth: a document nested too deep, every time
+		state == "54000" || state == "54001") // a size limit, a nesting limit: the same every time
 }
 
 // noPartition reports whether err is PostgreSQL finding no partition for
