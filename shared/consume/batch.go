@@ -318,8 +318,9 @@ func decodeMsg(m jetstream.Msg) (*event.Event, error) {
 }
 
 // storable checks a pushed event as ingest checks a sent one, sizes
-// aside: a project name, the CloudEvents rules, JSON data, no NUL
-// characters, a time not too far ahead.
+// aside (but for the subject's, which storing needs): a project name, the
+// CloudEvents rules, JSON data, no NUL characters, a time not too far
+// ahead.
 func storable(ev *event.Event, skew time.Duration) error {
 	if !auth.ValidProject(ev.Project) {
 		return event.Errorf(event.CodeInvalid, "project %q is not a valid project name", ev.Project)
