@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -149,6 +150,15 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 		if err := checkDataSchema(v); err != nil {
 			return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: err}}, nil
 		}
+	}
+	if ct := h.Get("Content-Type"); lowerMediaType(ct) != ct {
+		h = h.Clone()
+		h.Set("Content-Type", lowerMediaType(ct))
+	}
+	// An empty time is an absent one, as in the other modes.
+	if _, ok := h["Ce-Time"]; ok && h.Get("Ce-Time") == "" {
+		h = h.Clone()
+		h.Del("Ce-Time")
 	}
 	// A lower case t or z, which RFC 3339 allows, Go's parser (and so the
 	// SDK) refuses: such a time is read upper-cased.
@@ -360,6 +370,11 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 				m.contentType = unquoteText(val)
 				if isNull(val) {
 					m.edits = append(m.edits, dropMember(raw, quoted, val))
+				} else if lower := lowerMediaType(m.contentType); lower != m.contentType {
+					m.contentType = lower
+					quotedLower, _ := json.Marshal(lower)
+					start := cap(raw) - cap(val)
+					m.edits = append(m.edits, sdkEdit{start: start, end: start + len(val), with: quotedLower})
 				}
 			case "time":
 				if s := unquoteText(val); s != "" {

@@ -58,6 +58,21 @@ func IsJSONContentType(ct string) bool {
 	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
 
+// lowerMediaType returns ct with its type and subtype in lower case and its
+// parameters as they came. Media types are case-insensitive, but the
+// CloudEvents SDK compares them as written: given application/JSON it
+// writes the data as JSON and then cannot read it back.
+func lowerMediaType(ct string) string {
+	end := strings.IndexByte(ct, ';')
+	if end < 0 {
+		end = len(ct)
+	}
+	if lower := strings.ToLower(ct[:end]); lower != ct[:end] {
+		return lower + ct[end:]
+	}
+	return ct
+}
+
 // StoredSource returns source as the CloudEvents SDK, which reads it as a
 // URI reference, gives it back and so as it is stored: "/ü a" becomes
 // "/%C3%BC%20a". Text that is no URI reference is returned as it is (no

@@ -58,6 +58,43 @@ func TestIngestBodyModes(t *testing.T) {
 	assert.NotEmpty(t, byID["m1"].Time, "an absent time becomes the receive time")
 }
 
+// Media types are case-insensitive. The CloudEvents SDK compares them as
+// written: given application/JSON it wrote binary data onto the stream as
+// JSON it then could not read back, so the event, answered accepted, was
+// dead-lettered. Every mode now reads them in lower case, and an empty
+// ce-time is an absent time, as "time": "" is.
+func TestMediaTypesAreCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	for _, req := range []struct {
+		header http.Header
+		body   string
+	}{
+		{hdr("ce-specversion", "1.0", "ce-id", "b1", "ce-source", "/app", "ce-type", "t", "ce-time", "",
+			"Content-Type", "Application/JSON; charset=UTF-8"), `{"plan":"pro"}`},
+		{structured, ce("s1", "datacontenttype", "TEXT/JSON", "data", `{"plan":"pro"}`)},
+		{structured, ce("s2", "datacontenttype", "application/JSON", "data", `"{\"a\":1}"`)},
+	} {
+		r := h.post(t, writeKey, req.header, req.body)
+		require.Equal(t, http.StatusAccepted, r.status, r.raw)
+		require.Equal(t, 1, r.int("accepted"), r.raw)
+	}
+	got := map[string][2]string{}
+	for _, m := range h.streamEvents(t) {
+		ev, err := bus.DecodeEventMsg(m.Header, m.Data)
+		require.NoError(t, err, "what the stream holds can be read back")
+		if ev.CE.ID() == "b1" {
+			assert.False(t, ev.CE.Time().IsZero(), "the receive time")
+		}
+		got[ev.CE.ID()] = [2]string{ev.CE.DataContentType(), string(ev.CE.Data())}
+	}
+	assert.Equal(t, map[string][2]string{
+		"b1": {"application/json; charset=UTF-8", `{"plan":"pro"}`},
+		"s1": {"text/json", `{"plan":"pro"}`},
+		"s2": {"application/json", `"{\"a\":1}"`}, // a JSON string, as with application/json
+	}, got)
+}
+
 func TestIngestDuplicatesInsideBatchAndAcrossRequests(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, testenv.NATSURL(), nil)
