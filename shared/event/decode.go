@@ -366,6 +366,11 @@ func checkMembers(raw []byte) (m structuredMembers, fault error) {
 				specversion = true
 			case "id":
 				m.id = unquoteText(val)
+			case "source":
+				// The SDK would say "cannot parse uri ref" of an empty one.
+				if isNull(val) || unquoteText(val) == "" {
+					err = Errorf(CodeInvalid, "source is required")
+				}
 			case "datacontenttype":
 				m.contentType = unquoteText(val)
 				if isNull(val) {

@@ -45,6 +45,9 @@ var judgeCases = []struct {
 	{"NUL in id", event.ModeStructured, nil, `{"specversion":"1.0","id":"a\u0000b","source":"s","type":"t"}`, "id must not contain NUL"},
 	{"NUL in subject", event.ModeStructured, nil, sce(`,"subject":"\u0000"`), "subject must not contain NUL"},
 	{"invalid UTF-8 in subject", event.ModeStructured, nil, sce(`,"subject":"a` + "\xff" + `"`), "subject is not valid UTF-8"},
+	// An empty or null source is missing, as in binary mode.
+	{"empty source", event.ModeStructured, nil, `{"specversion":"1.0","id":"1","source":"","type":"t"}`, "source is required"},
+	{"null source", event.ModeBatch, nil, `[{"specversion":"1.0","id":"1","source":null,"type":"t"}]`, "source is required"},
 	// A subject is a btree key of the rollups: bounded below PostgreSQL's cap.
 	{"subject at the limit", event.ModeStructured, nil, sce(`,"subject":"` + strings.Repeat("é", event.MaxSubjectBytes/2) + `"`), ""},
 	{"subject over the limit", event.ModeStructured, nil, sce(`,"subject":"` + strings.Repeat("é", event.MaxSubjectBytes/2) + `x"`), "subject is 1025 bytes, over the limit of 1024"},
