@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -140,7 +141,9 @@ func (a *Archiver) Run(ctx context.Context) (Result, error) {
 	slices.Sort(res.Days)
 
 	dropped, err := store.DropEmptyPartitions(ctx, conn, cutoff, dropLockTimeout)
-	if err != nil {
+	if errors.Is(err, store.ErrPartitionsBusy) {
+		a.log.Info("empty partitions not dropped", "reason", err.Error())
+	} else if err != nil {
 		return res, fmt.Errorf("archive: %w", err)
 	}
 	res.PartitionsDropped = append(res.PartitionsDropped, dropped...)

@@ -179,6 +179,7 @@ func TestIsPermanent(t *testing.T) {
 		{"22P02", true},  // invalid text representation
 		{"22021", true},  // bad encoding
 		{"23502", true},  // not null violation
+		{"54000", true},  // a value over a size limit (an index entry)
 		{"54001", true},  // a document too deep
 		{"23505", false}, // an identity a concurrent batch stored: retried
 		{"23514", false}, // a partition missing: made, then retried
@@ -190,4 +191,31 @@ func TestIsPermanent(t *testing.T) {
 	assert.True(t, store.IsPermanent(&pgconn.PgError{Code: "23514", ConstraintName: "events_type_check"}), "a CHECK constraint")
 	assert.False(t, store.IsPermanent(errors.New("dial tcp: connection refused")))
 	assert.True(t, store.IsPermanent(&store.PermanentError{Err: errors.New("cannot encode")}))
+}
+
+// TestDropEmptyPartitionsWhileEventsIsBusy: with the events table locked by
+// another transaction, nothing is dropped and the caller is told why; once
+// it is free, the empty partition goes.
+func TestDropEmptyPartitionsWhileEventsIsBusy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := migratedStore(t)
+	old := time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, s.EnsurePartition(ctx, old))
+	conn, err := s.Pool().Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+
+	busy, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	_, err = busy.Exec(ctx, "LOCK TABLE events IN ACCESS SHARE MODE")
+	require.NoError(t, err)
+	dropped, err := store.DropEmptyPartitions(ctx, conn, old.AddDate(0, 0, 1), 50*time.Millisecond)
+	assert.ErrorIs(t, err, store.ErrPartitionsBusy)
+	assert.Empty(t, dropped)
+	require.NoError(t, busy.Rollback(ctx))
+
+	dropped, err = store.DropEmptyPartitions(ctx, conn, old.AddDate(0, 0, 1), 50*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"events_p20200102"}, dropped)
 }

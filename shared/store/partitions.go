@@ -58,14 +58,18 @@ func Partitions(ctx context.Context, q Conn) ([]Partition, error) {
 	return out, nil
 }
 
+// ErrPartitionsBusy tells that DropEmptyPartitions dropped nothing because
+// the events table stayed locked (busy inserts) past its lock timeout.
+var ErrPartitionsBusy = errors.New("events table busy: empty partitions left for the next run")
+
 // DropEmptyPartitions drops the daily partitions of days before before that
 // hold no row, and returns their names. It re-checks emptiness in one
 // transaction holding events' ACCESS EXCLUSIVE lock, so no insert can land
 // in a partition between the check and the drop; inserters wait at most
 // lockTimeout for it. When the lock is not granted in time it drops nothing
-// and returns no error: an empty partition costs little and the next call
-// tries again. An insert that later needs a dropped day recreates its
-// partition (InsertEvents does).
+// and returns ErrPartitionsBusy: an empty partition costs little and the
+// next call tries again. An insert that later needs a dropped day recreates
+// its partition (InsertEvents does).
 func DropEmptyPartitions(ctx context.Context, q Conn, before time.Time, lockTimeout time.Duration) ([]string, error) {
 	parts, err := Partitions(ctx, q)
 	if err != nil {
@@ -113,7 +117,7 @@ func DropEmptyPartitions(ctx context.Context, q Conn, before time.Time, lockTime
 		return nil
 	})
 	if sqlState(err) == "55P03" { // lock_not_available
-		return nil, nil
+		return nil, ErrPartitionsBusy
 	}
 	if err != nil {
 		return nil, fmt.Errorf("drop empty partitions: %w", err)
