@@ -171,6 +171,7 @@ func seed(f *testing.F, mode event.Mode) {
 
 func FuzzDecodeStructured(f *testing.F) {
 	seed(f, event.ModeStructured)
+	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"Application/JSON","data":{"a":1}}`))
 	f.Fuzz(func(t *testing.T, body []byte) { fuzzDecode(t, event.ModeStructured, header(), body) })
 }
 
@@ -188,6 +189,10 @@ func FuzzDecodeBinary(f *testing.F) {
 	f.Add("1.0", "id-1", "/src", "t", "application/json", "", []byte(`{"a":1}`))
 	f.Add("1.0", "", "/src", "t", "text/plain", "", []byte("x"))
 	f.Add("0.3", "id", "%zz", "t", "", "", []byte{0xff})
+	// Media types in capitals: the SDK once wrote such data onto the
+	// stream in a form it could not read back.
+	f.Add("1.0", "id-2", "/src", "t", "Application/JSON; charset=UTF-8", "", []byte(`{"a":1}`))
+	f.Add("1.0", "id-3", "/src", "t", "TEXT/JSON", "", []byte(`"s"`))
 	for _, tc := range judgeCases {
 		if tc.mode == event.ModeBinary {
 			h := tc.header
