@@ -673,7 +673,7 @@ func flexID(name string, val []byte) (string, error) {
 	if c := val[0]; c == '-' || (c >= '0' && c <= '9') {
 		s, ok := integerText(val, MaxAttributeBytes)
 		if !ok {
-			return "", Errorf(CodeInvalid, "%s %s is not an integer: send ids as strings or integers", name, truncate(string(val), 24))
+			return "", Errorf(CodeInvalid, "%s %s is not an integer of at most %d bytes written out: send ids as strings or integers", name, truncate(string(val), 24), MaxAttributeBytes)
 		}
 		return s, nil
 	}

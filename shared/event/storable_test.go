@@ -138,7 +138,7 @@ var judgeCases = []struct {
 
 	// Simple ids: a number is its value.
 	{"simple: decimal event_id", event.ModeSimple, nil, `{"events":[{"event_id":1.5,"event_type":"t"}]}`, "event_id 1.5 is not an integer"},
-	{"simple: huge event_id", event.ModeSimple, nil, `{"events":[{"event_id":1e300,"event_type":"t"}]}`, "event_id 1e300 is not an integer"},
+	{"simple: huge event_id", event.ModeSimple, nil, `{"events":[{"event_id":1e300,"event_type":"t"}]}`, "event_id 1e300 is not an integer of at most 256 bytes written out"},
 	{"simple: event_id an object", event.ModeSimple, nil, `{"events":[{"event_id":{},"event_type":"t"}]}`, "event_id must be a string or an integer"},
 	{"simple: decimal user_id", event.ModeSimple, nil, simpleOf(`,"user_id":0.5`), "user_id 0.5 is not an integer"},
 	{"simple: properties not an object", event.ModeSimple, nil, simpleOf(`,"properties":[1]`), "properties must be a JSON object"},
