@@ -45,14 +45,9 @@ Settings come from NATS_URL, NATS_STREAM, NATS_SUBJECT, NATS_DLQ_STREAM, NATS_DL
 // Main runs the tool with args (without the program name) and returns the
 // exit code: 0 done, 1 failed, 2 bad usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
 	var cfg Config
-	if err := config.Load(&cfg); err != nil {
-		fmt.Fprintf(stderr, "dlq: %v\n", err)
-		return 1
+	if code, ok := config.LoadTool("dlq", usage, args, &cfg, stderr); !ok {
+		return code
 	}
 	return Run(ctx, cfg.NATS, args, stdout, stderr)
 }

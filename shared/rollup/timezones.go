@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -101,10 +102,7 @@ func EnsureTimezones(ctx context.Context, pool *pgxpool.Pool, names []string) er
 		if _, err := LoadZone(name); err != nil {
 			return err
 		}
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(zonesLockKey)); err != nil {
-				return err
-			}
+		err := withZonesLocked(ctx, pool, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, `INSERT INTO eventfn_meta.rollup_timezones (tz) VALUES ($1) ON CONFLICT DO NOTHING`, name)
 			if err != nil {
 				return err
@@ -119,4 +117,51 @@ func EnsureTimezones(ctx context.Context, pool *pgxpool.Pool, names []string) er
 		}
 	}
 	return nil
+}
+
+// ErrZoneNotRegistered is RebuildTimezones' answer for a zone that has no
+// calendar rollups to rebuild.
+var ErrZoneNotRegistered = errors.New("has no calendar rollups (list it in ROLLUP_TIMEZONES to add it)")
+
+// RebuildTimezones replaces the calendar rollups of each registered zone
+// of names (all registered zones when names is empty) with the ones
+// Rebuild computes from the columns, zone by zone, each in a transaction
+// holding the zone lock exclusively, so consumers wait and count nothing
+// twice or never. It is the repair for rollups written by a version with a
+// bug since fixed; the columns and dictionaries are kept. It returns the
+// zones rebuilt; an error names its zone.
+func RebuildTimezones(ctx context.Context, pool *pgxpool.Pool, names []string) ([]string, error) {
+	have, err := Timezones(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		names = have
+	}
+	for _, name := range names {
+		if !slices.Contains(have, name) {
+			return nil, fmt.Errorf("zone %q %w", name, ErrZoneNotRegistered)
+		}
+	}
+	var done []string
+	for _, name := range names {
+		err := withZonesLocked(ctx, pool, func(tx pgx.Tx) error { return Rebuild(ctx, tx, name) })
+		if err != nil {
+			return done, fmt.Errorf("rebuild rollup zone %s: %w", name, err)
+		}
+		done = append(done, name)
+	}
+	return done, nil
+}
+
+// withZonesLocked runs fn in a transaction holding the zone lock
+// exclusively: no Apply runs meanwhile, and every Apply after it sees what
+// fn committed.
+func withZonesLocked(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(zonesLockKey)); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
