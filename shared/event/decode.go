@@ -142,6 +142,7 @@ func decodeBinary(h http.Header, body []byte) ([]Item, error) {
 			}
 		}
 	}
+	h = percentDecoded(h)
 	if _, ok := h["Ce-Data"]; ok {
 		// The SDK would take the header for the data and drop the body.
 		return []Item{{Size: size, ID: h.Get("Ce-Id"), Err: Errorf(CodeInvalid, "ce-data is not an attribute: in binary mode the data is the request body")}}, nil
@@ -280,6 +281,36 @@ func decodeOne(raw []byte) Item {
 	tidyJSONData(&ev)
 	it.Event, it.ID, it.JSON = &ev, ev.ID(), raw
 	return it
+}
+
+// percentDecoded returns h with each ce-* value percent-decoded once, as
+// CloudEvents' HTTP binding (3.1.3.2) has receivers do: conformant senders
+// encode space, '"', '%' and everything outside printable ASCII, so
+// "J%C3%BCrgen" is the subject "Jürgen" that structured mode gets as it
+// is. Some SDKs (Go's, Java's) send values unencoded; a value that is no
+// valid encoding ("100%", "%zz") is therefore taken as sent. Validate
+// refuses what decodes to invalid UTF-8 or NUL. h itself is left alone.
+func percentDecoded(h http.Header) http.Header {
+	out, cloned := h, false
+	for k, vs := range h {
+		if len(k) <= 3 || !strings.EqualFold(k[:3], "ce-") {
+			continue
+		}
+		for i, v := range vs {
+			if strings.IndexByte(v, '%') < 0 {
+				continue
+			}
+			d, err := url.PathUnescape(v)
+			if err != nil {
+				continue
+			}
+			if !cloned {
+				out, cloned = h.Clone(), true
+			}
+			out[k][i] = d
+		}
+	}
+	return out
 }
 
 // sdkReadsJSON reports whether the CloudEvents SDK reads the data of a

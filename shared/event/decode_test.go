@@ -262,6 +262,37 @@ func TestDecodeBinaryRefusesCeData(t *testing.T) {
 	assert.Contains(t, items[0].Err.Error(), "ce-data")
 }
 
+// CloudEvents' HTTP binding has senders percent-encode header values
+// (space, '"', '%', all but printable ASCII) and receivers decode them
+// once; senders that do not encode (Go's and Java's SDKs) are read as
+// they sent wherever the value is no valid encoding.
+func TestDecodeBinaryPercentDecodes(t *testing.T) {
+	h := header("Ce-Specversion", "1.0", "Ce-Id", "order%201", "Ce-Source", "/shop%20eu", "Ce-Type", "Order%20Placed",
+		"Ce-Subject", "J%C3%BCrgen", "Ce-Note", "50%25%20off%22", "Ce-Raw", "100%", "Ce-Bad", "%zz", "Ce-Plus", "a+b",
+		"Content-Type", "application/json")
+	sent := h.Clone()
+	items, err := event.Decode(event.ModeBinary, h, []byte(`{"a":1}`))
+	require.NoError(t, err)
+	require.NoError(t, items[0].Err)
+	e := items[0].Event
+	assert.Equal(t, "order 1", e.ID())
+	assert.Equal(t, "Order Placed", e.Type())
+	assert.Equal(t, "Jürgen", e.Subject())
+	assert.Equal(t, `50% off"`, e.Extensions()["note"])
+	assert.Equal(t, "100%", e.Extensions()["raw"])
+	assert.Equal(t, "%zz", e.Extensions()["bad"])
+	assert.Equal(t, "a+b", e.Extensions()["plus"], "+ is no space in a header")
+	assert.Equal(t, sent, h, "the request's headers are left alone")
+
+	// The same event in structured mode is the same event.
+	structured := `{"specversion":"1.0","id":"order 1","source":"/shop eu","type":"Order Placed","subject":"Jürgen",
+		"note":"50% off\"","raw":"100%","bad":"%zz","plus":"a+b","datacontenttype":"application/json","data":{"a":1}}`
+	same, err := event.Decode(event.ModeStructured, header(), []byte(structured))
+	require.NoError(t, err)
+	require.NoError(t, same[0].Err)
+	assert.Equal(t, same[0].Event.Context, e.Context)
+}
+
 func TestDecodeBinary(t *testing.T) {
 	h := header("Ce-Specversion", "1.0", "Ce-Id", "b1", "Ce-Source", "/s", "Ce-Type", "t",
 		"Ce-Subject", "u", "Ce-Traceparent", "00-x", "Content-Type", "application/json")

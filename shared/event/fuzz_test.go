@@ -193,6 +193,9 @@ func FuzzDecodeBinary(f *testing.F) {
 	// stream in a form it could not read back.
 	f.Add("1.0", "id-2", "/src", "t", "Application/JSON; charset=UTF-8", "", []byte(`{"a":1}`))
 	f.Add("1.0", "id-3", "/src", "t", "TEXT/JSON", "", []byte(`"s"`))
+	// Percent-encoded values, valid and not (taken as sent).
+	f.Add("1.0", "order%201", "/shop%20eu", "Order%20Placed", "application/json", "J%C3%BCrgen", []byte(`{"a":1}`))
+	f.Add("1.0", "100%", "/%zz", "a%2", "", "%FF%00", []byte("x"))
 	for _, tc := range judgeCases {
 		if tc.mode == event.ModeBinary {
 			h := tc.header

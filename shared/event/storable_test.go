@@ -69,6 +69,11 @@ var judgeCases = []struct {
 	{"binary: invalid UTF-8 in ce-id", event.ModeBinary, header("Ce-Specversion", "1.0", "Ce-Id", "\xff", "Ce-Source", "s", "Ce-Type", "t"), "", "id is not valid UTF-8"},
 	{"binary: invalid UTF-8 in ce-type", event.ModeBinary, header("Ce-Specversion", "1.0", "Ce-Id", "1", "Ce-Source", "s", "Ce-Type", "\xff"), "", "type is not valid UTF-8"},
 	{"binary: invalid UTF-8 in an extension", event.ModeBinary, binaryHeader("Ce-Myext", "\xff"), "", "extension myext is not valid UTF-8"},
+	// Header values are percent-decoded (HTTP binding 3.1.3.2) before they are judged.
+	{"binary: percent-encoded invalid UTF-8 in ce-subject", event.ModeBinary, binaryHeader("Ce-Subject", "a%FFb"), "", "subject is not valid UTF-8"},
+	{"binary: percent-encoded NUL in an extension", event.ModeBinary, binaryHeader("Ce-Myext", "a%00b"), "", "extension myext must not contain NUL"},
+	{"binary: percent-encoded type over the limit", event.ModeBinary, binaryHeader("Ce-Type", strings.Repeat("%C3%A9", 129)), "", "type is 258 bytes, over the limit of 256"},
+	{"binary: percent-encoded UTF-8 is fine", event.ModeBinary, binaryHeader("Ce-Subject", "Zo%C3%AB%20%F0%9F%98%80"), "", ""},
 	{"binary: unpaired surrogate in data", event.ModeBinary, binaryHeader("Content-Type", "application/json"), `{"k":"\ud800"}`, "data holds an unpaired UTF-16 surrogate"},
 	{"binary: invalid UTF-8 in data", event.ModeBinary, binaryHeader("Content-Type", "application/json"), `{"k":"` + "\xff" + `"}`, "data is not valid UTF-8"},
 	{"binary: whitespace around JSON data", event.ModeBinary, binaryHeader(), " 0 ", ""},
