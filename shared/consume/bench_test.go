@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/store"
@@ -39,8 +41,8 @@ func benchEvents(b *testing.B) int {
 // into PostgreSQL, for batch sizes 500, 1000 and 5000 with 1 and 2
 // consumers, beside ceilings measured in the same run on the same rows:
 // a raw COPY into the events table (the baseline every %copy refers to),
-// a raw COPY into event_ids and events, and store.InsertEvents without the
-// broker. Every measurement starts from empty tables (partitions made
+// a raw COPY into event_ids and events, store.InsertEvents without the
+// broker, and the broker without the database (fetch, decode, ack). Every measurement starts from empty tables (partitions made
 // beforehand) and, for consume, a fresh durable consumer on one stream
 // holding the events. The machine's PostgreSQL and NATS share its cores
 // with the benchmark.
@@ -149,23 +151,47 @@ func benchConsume(b *testing.B, unique []*event.Event) {
 		b.ReportMetric(100*rate/copyRate, "%copy")
 	})
 
+	// The broker's share alone, the other ceiling: the consumers fetch,
+	// decode and acknowledge every message in batches of 5000, and write
+	// nothing.
+	for _, consumers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("broker_only/consumers=%d", consumers), func(b *testing.B) {
+			for i := range b.N {
+				b.StopTimer()
+				cfg, cs := benchConsumers(b, h, fmt.Sprintf("broker_c%d_%d", consumers, i), 5000, consumers)
+				var taken atomic.Int64
+				errs := make([]error, consumers)
+				var wg sync.WaitGroup
+				b.StartTimer()
+				for j, c := range cs {
+					wg.Go(func() { errs[j] = brokerOnly(c, int64(n), &taken) })
+				}
+				wg.Wait()
+				b.StopTimer()
+				for j, c := range cs {
+					if errs[j] != nil {
+						b.Fatal(errs[j])
+					}
+					c.Close()
+				}
+				if got := taken.Load(); got != int64(n) {
+					b.Fatalf("took %d of %d", got, n)
+				}
+				_ = h.pub.JetStream().DeleteConsumer(ctx, cfg.Stream, cfg.Consumer)
+			}
+			rate := float64(n*b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "events/s")
+			b.ReportMetric(100*rate/copyRate, "%copy")
+		})
+	}
+
 	for _, batch := range []int{500, 1000, 5000} {
 		for _, consumers := range []int{1, 2} {
 			b.Run(fmt.Sprintf("batch=%d/consumers=%d", batch, consumers), func(b *testing.B) {
 				for i := range b.N {
 					b.StopTimer()
 					truncateAll(b, h.pool)
-					cfg := h.cfg
-					cfg.BatchSize = batch
-					cfg.Consumer = fmt.Sprintf("%s_b%d_c%d_%d", h.cfg.Consumer, batch, consumers, i)
-					cs := make([]*Consumer, consumers)
-					for j := range cs {
-						c, err := NewConsumer(ctx, cfg, serve.Deps{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
-						if err != nil {
-							b.Fatal(err)
-						}
-						cs[j] = c
-					}
+					cfg, cs := benchConsumers(b, h, fmt.Sprintf("b%d_c%d_%d", batch, consumers, i), batch, consumers)
 					results := make([]Result, consumers)
 					errs := make([]error, consumers)
 					var rs retries
@@ -197,6 +223,53 @@ func benchConsume(b *testing.B, unique []*event.Event) {
 			})
 		}
 	}
+}
+
+// benchConsumers returns k consumers sharing a durable consumer of its own
+// (named with name), taking batches of batch, and their config.
+func benchConsumers(b *testing.B, h *harness, name string, batch, k int) (Config, []*Consumer) {
+	cfg := h.cfg
+	cfg.BatchSize = batch
+	cfg.Consumer = h.cfg.Consumer + "_" + name
+	cs := make([]*Consumer, k)
+	for j := range cs {
+		c, err := NewConsumer(context.Background(), cfg, serve.Deps{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs[j] = c
+	}
+	return cfg, cs
+}
+
+// brokerOnly does c's broker work for messages until taken reaches n:
+// fetch, decode (as for storing) and acknowledge, with no database write.
+func brokerOnly(c *Consumer, n int64, taken *atomic.Int64) error {
+	ctx := context.Background()
+	cons, err := c.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	for taken.Load() < n {
+		msgs, err := bus.Fetch(ctx, cons, c.cfg.BatchSize, 100*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		bt := c.decode(msgs)
+		bt.release()
+		for _, err := range bt.poison {
+			if err != nil {
+				return err
+			}
+		}
+		if len(msgs) > 0 {
+			if err := c.ack(ctx, msgs); err != nil {
+				return err
+			}
+		}
+		taken.Add(int64(len(msgs)))
+	}
+	return nil
 }
 
 // baseline times write over the n rows in chunks of 5000, from empty
