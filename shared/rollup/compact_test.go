@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 )
 
 // columns decodes rollup_cols: every event of the type rows, and every
@@ -67,7 +68,7 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 		require.NoError(t, err)
 	}
 	events, props, chunks := columns(t, pool)
-	before := calendar(t, pool, "UTC")
+	before := rolluptest.Calendar(t, pool, "UTC")
 
 	today := rollup.DateDay(2027, 1, 1)
 	removed, err := rollup.Compact(ctx, pool, today)
@@ -84,7 +85,7 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, rollup.Rebuild(ctx, tx, "UTC"))
-	assert.Equal(t, before, calendar(t, tx, "UTC"), "the columns still give the same rollups")
+	assert.Equal(t, before, rolluptest.Calendar(t, tx, "UTC"), "the columns still give the same rollups")
 	require.NoError(t, tx.Rollback(ctx))
 
 	again, err := rollup.Compact(ctx, pool, today)

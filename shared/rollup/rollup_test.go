@@ -19,6 +19,7 @@ import (
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -66,46 +67,18 @@ func genEventsOf(seed uint64, n, users, types, days int) []*event.Event {
 	return evs
 }
 
-// calendar fingerprints the calendar rollups of a zone, leaving out
-// counters that are zero (an incremental path may leave them behind).
-func calendar(t *testing.T, q rollup.Querier, tz string) map[string][]string {
-	t.Helper()
-	out := map[string][]string{}
-	for table, cols := range map[string]string{
-		"rollup_user_days":  "project, uid, type_id, day",
-		"rollup_type_days":  "project, day, type_id, events",
-		"rollup_type_prevs": "project, day, type_id, encode(pairs, 'hex')",
-		"rollup_active":     "project, grain, type_id, bucket, users",
-		"rollup_retention":  "project, grain, cohort, bucket, users",
-	} {
-		where := "tz = $1"
-		switch table {
-		case "rollup_active", "rollup_retention":
-			where += " AND users <> 0"
-		case "rollup_type_prevs":
-			where += " AND pairs <> ''"
-		}
-		rows, err := q.Query(context.Background(), fmt.Sprintf("SELECT (%s)::text FROM %s WHERE %s ORDER BY 1", cols, table, where), tz)
-		require.NoError(t, err)
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		out[table] = got
-	}
-	return out
-}
-
 // assertRebuilt checks that the calendar rollups of zone tz, as the
 // consumer's increments left them, equal the ones Rebuild computes from
 // scratch (in a transaction rolled back after).
 func assertRebuilt(t *testing.T, pool *pgxpool.Pool, tz string) {
 	t.Helper()
 	ctx := context.Background()
-	incremental := calendar(t, pool, tz)
+	incremental := rolluptest.Calendar(t, pool, tz)
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
 	require.NoError(t, rollup.Rebuild(ctx, tx, tz))
-	rebuilt := calendar(t, tx, tz)
+	rebuilt := rolluptest.Calendar(t, tx, tz)
 	for table := range rebuilt {
 		assert.Equal(t, rebuilt[table], incremental[table], "%s in %s", table, tz)
 	}
@@ -195,7 +168,7 @@ func TestApplyMatchesRebuild(t *testing.T) {
 	assert.Equal(t, firsts, got, "first_seen is each user's earliest event")
 
 	for _, tz := range zones {
-		require.NotEmpty(t, calendar(t, pool, tz)["rollup_retention"])
+		require.NotEmpty(t, rolluptest.Calendar(t, pool, tz)["rollup_retention"])
 		assertRebuilt(t, pool, tz)
 	}
 }
@@ -258,7 +231,7 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 	tzs, err := rollup.Timezones(ctx, late)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Europe/Kyiv", "UTC"}, tzs)
-	assert.Equal(t, calendar(t, early, "Europe/Kyiv"), calendar(t, late, "Europe/Kyiv"))
+	assert.Equal(t, rolluptest.Calendar(t, early, "Europe/Kyiv"), rolluptest.Calendar(t, late, "Europe/Kyiv"))
 
 	err = rollup.EnsureTimezones(ctx, late, []string{"Mars/Olympus"})
 	assert.ErrorContains(t, err, "Mars/Olympus")

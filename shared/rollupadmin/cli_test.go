@@ -18,34 +18,21 @@ import (
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/rollupadmin"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
-// rollupTables are the calendar rollups, each with the filter that leaves
-// out counters an incremental write may leave at zero (a rebuild writes
-// none).
-var rollupTables = map[string]string{
-	"rollup_user_days":  "true",
-	"rollup_type_days":  "true",
-	"rollup_type_prevs": "pairs <> ''",
-	"rollup_active":     "users <> 0",
-	"rollup_retention":  "users <> 0",
-}
+// zones are the zones the tests give calendar rollups.
+var zones = []string{"Europe/Kyiv", "UTC"}
 
-// state returns, per calendar rollup table, its row count and a digest of
-// its rows, all zones together.
-func state(t *testing.T, pool *pgxpool.Pool) map[string]string {
+// state fingerprints the calendar rollups of every zone.
+func state(t *testing.T, pool *pgxpool.Pool) map[string]map[string][]string {
 	t.Helper()
-	out := map[string]string{}
-	for table, keep := range rollupTables {
-		var n int
-		var digest string
-		require.NoError(t, pool.QueryRow(context.Background(), fmt.Sprintf(
-			`SELECT count(*), md5(coalesce(string_agg(r::text, E'\n' ORDER BY r::text), '')) FROM %s r WHERE %s`,
-			table, keep)).Scan(&n, &digest))
-		out[table] = fmt.Sprintf("%d rows %s", n, digest)
+	out := map[string]map[string][]string{}
+	for _, tz := range zones {
+		out[tz] = rolluptest.Calendar(t, pool, tz)
 	}
 	return out
 }
@@ -83,7 +70,7 @@ func setup(t *testing.T) (config.Postgres, *pgxpool.Pool, *store.Store) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, store.Migrate(ctx, pool))
-	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC", "Europe/Kyiv"}))
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, zones))
 	return cfg, pool, store.New(pool)
 }
 
@@ -102,19 +89,16 @@ func TestRebuildRepairsDamagedRollups(t *testing.T) {
 	assert.Equal(t, "Europe/Kyiv\nUTC\n", out)
 
 	before := state(t, pool)
-	for _, damage := range []string{
-		`UPDATE rollup_type_days SET events = events + 7 WHERE tz = 'Europe/Kyiv' AND day = (SELECT min(day) FROM rollup_type_days)`,
-		`DELETE FROM rollup_user_days WHERE tz = 'UTC' AND uid % 3 = 0`,
-		`DELETE FROM rollup_retention WHERE tz = 'UTC'`,
-		`UPDATE rollup_active SET users = users + 1 WHERE tz = 'Europe/Kyiv'`,
-		`UPDATE rollup_type_prevs SET pairs = '\x00' WHERE tz = 'UTC'`,
+	for _, d := range []struct{ tz, table, sql string }{
+		{"Europe/Kyiv", "rollup_type_days", `UPDATE rollup_type_days SET events = events + 7 WHERE tz = 'Europe/Kyiv' AND day = (SELECT min(day) FROM rollup_type_days)`},
+		{"UTC", "rollup_user_days", `DELETE FROM rollup_user_days WHERE tz = 'UTC' AND uid % 3 = 0`},
+		{"UTC", "rollup_retention", `DELETE FROM rollup_retention WHERE tz = 'UTC'`},
+		{"Europe/Kyiv", "rollup_active", `UPDATE rollup_active SET users = users + 1 WHERE tz = 'Europe/Kyiv'`},
+		{"UTC", "rollup_type_prevs", `UPDATE rollup_type_prevs SET pairs = '\x00' WHERE tz = 'UTC'`},
 	} {
-		_, err := pool.Exec(ctx, damage)
-		require.NoError(t, err, damage)
-	}
-	damaged := state(t, pool)
-	for table := range rollupTables {
-		require.NotEqual(t, before[table], damaged[table], "the damage must reach %s", table)
+		_, err := pool.Exec(ctx, d.sql)
+		require.NoError(t, err, d.sql)
+		require.NotEqual(t, before[d.tz][d.table], rolluptest.Calendar(t, pool, d.tz)[d.table], "the damage must reach %s in %s", d.table, d.tz)
 	}
 
 	code, out, errOut := run(t, cfg, "rebuild")

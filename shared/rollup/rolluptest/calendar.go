@@ -1,0 +1,44 @@
+// Package rolluptest holds what tests of several packages check the
+// rollup tables with.
+package rolluptest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// Calendar fingerprints the calendar rollups of zone tz: each table's rows
+// as text, sorted, leaving out counters that are zero (an incremental
+// write may leave them behind; a rebuild writes none), so that two ways of
+// computing a zone's rollups compare equal exactly when they agree.
+func Calendar(t testing.TB, q rollup.Querier, tz string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for table, cols := range map[string]string{
+		"rollup_user_days":  "project, uid, type_id, day",
+		"rollup_type_days":  "project, day, type_id, events",
+		"rollup_type_prevs": "project, day, type_id, encode(pairs, 'hex')",
+		"rollup_active":     "project, grain, type_id, bucket, users",
+		"rollup_retention":  "project, grain, cohort, bucket, users",
+	} {
+		where := "tz = $1"
+		switch table {
+		case "rollup_active", "rollup_retention":
+			where += " AND users <> 0"
+		case "rollup_type_prevs":
+			where += " AND pairs <> ''"
+		}
+		rows, err := q.Query(context.Background(), fmt.Sprintf("SELECT (%s)::text FROM %s WHERE %s ORDER BY 1", cols, table, where), tz)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		out[table] = got
+	}
+	return out
+}
