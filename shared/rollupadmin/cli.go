@@ -58,47 +58,46 @@ func Run(ctx context.Context, cfg config.Postgres, args []string, stdout, stderr
 		fmt.Fprintf(stderr, "rollups: zones takes no arguments\n%s", usage)
 		return 2
 	}
+	err := run(ctx, cfg, cmd, rest, stdout)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "rollups: %v\n", err)
+	if errors.Is(err, rollup.ErrZoneNotRegistered) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, cfg config.Postgres, cmd string, zones []string, stdout io.Writer) error {
 	pool, err := store.Open(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "rollups: %v\n", err)
-		return 1
+		return err
 	}
 	defer pool.Close()
-	switch cmd {
-	case "zones":
-		zones, err := rollup.Timezones(ctx, pool)
+	if cmd == "zones" {
+		have, err := rollup.Timezones(ctx, pool)
 		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-			err = errors.New("the database DATABASE_URL names holds no eventfn schema: no function has run against it")
+			return errors.New("the database DATABASE_URL names holds no eventfn schema: no function has run against it")
 		}
-		if err != nil {
-			fmt.Fprintf(stderr, "rollups: %v\n", err)
-			return 1
-		}
-		for _, z := range zones {
+		for _, z := range have {
 			fmt.Fprintln(stdout, z)
 		}
-		return 0
-	default:
-		// A repair may run before the new version's consumers did: the
-		// schema the rebuild writes must be there.
-		if err := store.Migrate(ctx, pool); err != nil {
-			fmt.Fprintf(stderr, "rollups: %v\n", err)
-			return 1
-		}
-		start := time.Now()
-		done, err := rollup.RebuildTimezones(ctx, pool, rest)
-		for _, z := range done {
-			fmt.Fprintf(stdout, "rebuilt %s\n", z)
-		}
-		switch {
-		case errors.Is(err, rollup.ErrZoneNotRegistered):
-			fmt.Fprintf(stderr, "rollups: %v\n", err)
-			return 2
-		case err != nil:
-			fmt.Fprintf(stderr, "rollups: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%d zone(s) in %s\n", len(done), time.Since(start).Round(time.Millisecond))
-		return 0
+		return err
 	}
+	// A repair may run before the new version's consumers did: the schema
+	// the rebuild writes must be there.
+	if err := store.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	start := time.Now()
+	done, err := rollup.RebuildTimezones(ctx, pool, zones)
+	for _, z := range done {
+		fmt.Fprintf(stdout, "rebuilt %s\n", z)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d zone(s) in %s\n", len(done), time.Since(start).Round(time.Millisecond))
+	return nil
 }
