@@ -109,12 +109,26 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 		Replicas: b.cfg.Replicas,
 	}}
 	for _, sc := range streams {
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := b.ensureStream(ctx, sc); err != nil {
 			return fmt.Errorf("%w: ensure stream %s: %v%s", ErrUnavailable, sc.Name, err, b.replicasHint(err))
 		}
 	}
 	b.ensured = true
 	return nil
+}
+
+// ensureStream creates the stream, and updates it only when it exists with
+// another configuration. The server answers a create with the same
+// configuration without touching the stream, so replicas starting together
+// do not rewrite it: a stream update racing another replica's consumer
+// create is a data race inside nats-server 2.15 (fileStore.UpdateConfig
+// against ConsumerStore), and the update would be work for nothing anyway.
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	_, err := b.js.CreateStream(ctx, sc)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		_, err = b.js.UpdateStream(ctx, sc)
+	}
+	return err
 }
 
 // replicasHint names NATS_REPLICAS when JetStream refused a stream or
