@@ -10,24 +10,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/eventfn/eventfn/shared/archive"
 	"github.com/eventfn/eventfn/shared/config"
-	"github.com/eventfn/eventfn/shared/consume"
 	"github.com/eventfn/eventfn/shared/gateway"
-	"github.com/eventfn/eventfn/shared/ingest"
 	"github.com/eventfn/eventfn/shared/serve"
-	"github.com/eventfn/eventfn/shared/stats"
 )
-
-// functions are all six, built the way their own mains build them.
-var functions = []serve.Spec{
-	ingest.Spec,
-	consume.Spec,
-	stats.DAUSpec,
-	stats.TopSpec,
-	stats.RetentionSpec,
-	archive.Spec,
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -39,7 +25,7 @@ func main() {
 	}
 	level, _ := config.ParseLevel(cfg.LogLevel)
 	log := serve.NewLogger(os.Stderr, level)
-	g, err := gateway.New(ctx, functions, log)
+	g, err := gateway.New(ctx, gateway.Functions, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gateway: %v\n", err)
 		os.Exit(1)
