@@ -79,6 +79,12 @@ func (b *Bus) Config() config.NATS { return b.cfg }
 // Close drains nothing: every publish has been waited for by its request.
 func (b *Bus) Close() { b.nc.Close() }
 
+// MaxRecordsBytes is the most record bytes one message should carry: the
+// server's maximum payload, less room for headers.
+func (b *Bus) MaxRecordsBytes() int {
+	return max(int(b.nc.MaxPayload())-8<<10, 64<<10)
+}
+
 // EventsSubject is the subject of a project's events.
 func (b *Bus) EventsSubject(project string) string { return b.cfg.Subject + "." + project }
 

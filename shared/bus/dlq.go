@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventfn/eventfn/shared/event"
 )
 
 // Headers a dead-lettered message carries besides the original message's
@@ -56,17 +58,15 @@ type DeadLetter struct {
 
 // DeadLetterMsg publishes a copy of msg, which came from the events
 // stream, to the dead-letter stream with cause and its origin in headers,
-// and waits for the stream's acknowledgement. Only after it returns nil
-// may msg be terminated on the events stream. Moving the same message
-// twice (a crash between the two steps) stores it once: the copy's message
-// id is the original's stream and sequence. Errors wrap ErrUnavailable.
+// and waits for the stream's acknowledgement: the unit for a message whose
+// events cannot even be read. Only after it returns nil may msg be
+// terminated on the events stream. Moving the same message twice (a crash
+// between the two steps) stores it once: the copy's message id is the
+// original's stream and sequence. Errors wrap ErrUnavailable.
 func (b *Bus) DeadLetterMsg(ctx context.Context, msg jetstream.Msg, cause error) error {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return fmt.Errorf("dead-letter: metadata: %w", err)
-	}
-	if err := b.EnsureStreams(ctx); err != nil {
-		return err
 	}
 	dm := nats.NewMsg(b.dlqSubject(msg.Subject()))
 	dm.Data = msg.Data()
@@ -79,13 +79,43 @@ func (b *Bus) DeadLetterMsg(ctx context.Context, msg jetstream.Msg, cause error)
 	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
 		dm.Header.Set(HeaderDLQMsgID, id)
 	}
+	return b.publishDeadLetter(ctx, dm, msg.Subject(), meta, "", cause)
+}
+
+// DeadLetterRecord publishes one event of msg, rec, that can never be
+// stored, to the dead-letter stream with cause and its origin in headers,
+// as a one-event message (RecordMsg) that Replay puts back on the events
+// stream; the other events of msg are stored. The dead-letter unit is the
+// event, whatever the message carries. Moving it twice stores it once: the
+// copy's message id is the original's stream, sequence and the event's
+// identity. Errors wrap ErrUnavailable.
+func (b *Bus) DeadLetterRecord(ctx context.Context, msg jetstream.Msg, rec *event.Record, cause error) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("dead-letter: metadata: %w", err)
+	}
+	dm, err := RecordMsg(b.dlqSubject(msg.Subject()), rec)
+	if err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	dm.Header.Set(HeaderDLQMsgID, dm.Header.Get(jetstream.MsgIDHeader))
+	return b.publishDeadLetter(ctx, dm, msg.Subject(), meta, ":"+rec.IdentityKey(), cause)
+}
+
+// publishDeadLetter adds the Eventfn-Dlq-* headers to dm and publishes it
+// to the dead-letter stream, under a message id naming the original message
+// (and idSuffix, the event within it).
+func (b *Bus) publishDeadLetter(ctx context.Context, dm *nats.Msg, subject string, meta *jetstream.MsgMetadata, idSuffix string, cause error) error {
+	if err := b.EnsureStreams(ctx); err != nil {
+		return err
+	}
 	dm.Header.Set(HeaderDLQError, oneLine(cause.Error(), maxErrorHeader))
-	dm.Header.Set(HeaderDLQSubject, msg.Subject())
+	dm.Header.Set(HeaderDLQSubject, subject)
 	dm.Header.Set(HeaderDLQStream, meta.Stream)
 	dm.Header.Set(HeaderDLQSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
 	dm.Header.Set(HeaderDLQDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
-	dm.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream))
-	_, err = b.js.PublishMsg(ctx, dm, jetstream.WithExpectStream(b.cfg.DLQStream))
+	dm.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d%s", meta.Stream, meta.Sequence.Stream, idSuffix))
+	_, err := b.js.PublishMsg(ctx, dm, jetstream.WithExpectStream(b.cfg.DLQStream))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		// The stream went away after this process made it (deleted by
 		// hand, say): make it again rather than fail every dead letter
@@ -109,6 +139,16 @@ func (b *Bus) dlqSubject(subject string) string {
 		rest = "unknown"
 	}
 	return b.cfg.DLQSubject + "." + rest
+}
+
+// DeadLetterCount returns how many messages the dead-letter stream holds.
+// Errors wrap ErrUnavailable.
+func (b *Bus) DeadLetterCount(ctx context.Context) (uint64, error) {
+	s, err := b.js.Stream(ctx, b.cfg.DLQStream)
+	if err != nil {
+		return 0, fmt.Errorf("%w: dead-letter stream %s: %v", ErrUnavailable, b.cfg.DLQStream, err)
+	}
+	return s.CachedInfo().State.Msgs, nil
 }
 
 // DeadLetters lists up to limit dead letters with a sequence above after,

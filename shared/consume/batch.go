@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -32,13 +32,25 @@ const ackTimeout = 5 * time.Second
 // batch is one fetched batch, decoded, on its way to the database.
 type batch struct {
 	msgs []jetstream.Msg
-	evs  []*event.Event
-	// at[j] is the message of evs[j].
+	recs []event.Record
+	// at[j] is the message of recs[j]; a message's records are adjacent.
 	at []int
-	// poison[i] says why msgs[i] can never be stored, if it cannot.
+	// poison[i] says why msgs[i] can never be stored, if it cannot be read.
 	poison []error
 	// release stops renewing the batch's ack wait.
 	release func()
+}
+
+// events returns how many events the batch holds (a message that cannot
+// be read counts as one).
+func (b *batch) events() int {
+	n := len(b.recs)
+	for _, p := range b.poison {
+		if p != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // decode reads a fetched batch and starts renewing its ack wait, which
@@ -46,19 +58,19 @@ type batch struct {
 func (c *Consumer) decode(msgs []jetstream.Msg) *batch {
 	b := &batch{
 		msgs:    msgs,
-		evs:     make([]*event.Event, 0, len(msgs)),
-		at:      make([]int, 0, len(msgs)),
 		poison:  make([]error, len(msgs)),
 		release: keepAlive(msgs, c.cfg.AckWait),
 	}
 	for i, m := range msgs {
-		ev, err := decodeMsg(m)
+		recs, err := decodeMsg(m)
 		if err != nil {
 			b.poison[i] = err
 			continue
 		}
-		b.evs = append(b.evs, ev)
-		b.at = append(b.at, i)
+		b.recs = append(b.recs, recs...)
+		for range recs {
+			b.at = append(b.at, i)
+		}
 	}
 	return b
 }
@@ -74,13 +86,20 @@ func (c *Consumer) abandon(b *batch) {
 }
 
 // process writes one batch and settles every message of it:
-//   - stored (new or duplicate): acknowledged, only after the commit;
-//   - cannot be stored (undecodable, or refused by the schema): retried
-//     until it was delivered MAX_DELIVER times, then moved to the
-//     dead-letter stream and terminated;
-//   - not stored for a passing reason (database down): negatively
-//     acknowledged for redelivery after CONSUME_RETRY_DELAY, whatever its
+//   - every event stored (new or duplicate): acknowledged, only after the
+//     commit;
+//   - some events can never be stored (refused by the schema): the others
+//     are stored now; the message is retried until it was delivered
+//     MAX_DELIVER times, then each such event is moved to the dead-letter
+//     stream on its own and the message acknowledged;
+//   - the message cannot be read at all: retried the same way, then moved
+//     to the dead-letter stream whole and terminated;
+//   - events not stored for a passing reason (database down): negatively
+//     acknowledged for redelivery after CONSUME_RETRY_DELAY, whatever the
 //     delivery count, and the error is returned.
+//
+// Redelivery stores nothing twice: the events stored before are found by
+// identity and counted as duplicates.
 func (c *Consumer) process(ctx context.Context, b *batch) (Result, error) {
 	start := time.Now()
 	defer func() { c.m.batch.Observe(time.Since(start).Seconds()) }()
@@ -89,12 +108,14 @@ func (c *Consumer) process(ctx context.Context, b *batch) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	defer cancel()
 
-	msgs, at, poison := b.msgs, b.at, b.poison
-	w := c.write(ctx, b.evs)
+	w := c.write(ctx, b.recs)
 	b.release()
 	res := Result{Inserted: w.inserted, Duplicates: w.duplicates}
 	if c.afterCommit != nil && w.inserted+w.duplicates > 0 {
 		c.afterCommit()
+	}
+	if w.inserted > 0 && c.nudge != nil {
+		c.nudge()
 	}
 	var firstErr error
 	keep := func(err error) {
@@ -106,31 +127,49 @@ func (c *Consumer) process(ctx context.Context, b *batch) (Result, error) {
 		c.m.failures.WithLabelValues("store").Inc()
 		keep(fmt.Errorf("%w: %w", errUnavailable, w.err))
 	}
-	stored := make([]jetstream.Msg, 0, len(at))
-	retried := 0
-	for j, i := range at {
+	// What each message's events came to.
+	waiting := make([]bool, len(b.msgs))
+	bad := make([][]int, len(b.msgs))
+	for j, i := range b.at {
 		switch {
 		case w.stored[j]:
-			stored = append(stored, msgs[i])
 		case w.bad[j] != nil:
-			poison[i] = w.bad[j]
+			bad[i] = append(bad[i], j)
 		default:
-			retried++
-			c.retry(msgs[i])
+			waiting[i] = true
 		}
 	}
-	for i, cause := range poison {
-		if cause == nil {
-			continue
-		}
-		dead, err := c.poisoned(ctx, msgs[i], cause)
-		if dead {
-			res.DeadLettered++
-		} else {
+	stored := make([]jetstream.Msg, 0, len(b.msgs))
+	retried := 0
+	for i, m := range b.msgs {
+		switch {
+		case waiting[i]:
 			retried++
-		}
-		if err != nil {
-			keep(err)
+			c.retry(m)
+		case b.poison[i] != nil:
+			dead, err := c.poisoned(ctx, m, b.poison[i])
+			if dead {
+				res.DeadLettered++
+			} else {
+				retried++
+			}
+			if err != nil {
+				keep(err)
+			}
+		case len(bad[i]) > 0:
+			dead, err := c.refusedEvents(ctx, m, b.recs, bad[i], w.bad)
+			switch {
+			case err != nil:
+				keep(err)
+				fallthrough
+			case !dead:
+				retried++
+			default:
+				res.DeadLettered += len(bad[i])
+				stored = append(stored, m)
+			}
+		default:
+			stored = append(stored, m)
 		}
 	}
 	if err := c.ack(ctx, stored); err != nil {
@@ -199,13 +238,13 @@ func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
 	}
 }
 
-// poisoned settles a message that cannot be stored: a retry while it has
-// deliveries left, else the dead-letter stream. It reports whether the
-// message was moved.
+// poisoned settles a message that cannot be read: a retry while it has
+// deliveries left, else the dead-letter stream, whole. It reports whether
+// the message was moved.
 func (c *Consumer) poisoned(ctx context.Context, m jetstream.Msg, cause error) (bool, error) {
 	meta, err := m.Metadata()
 	if err != nil || meta.NumDelivered < uint64(c.cfg.MaxDeliver) {
-		c.log.Debug("message cannot be stored; will retry", "subject", m.Subject(), "error", cause)
+		c.log.Debug("message cannot be read; will retry", "subject", m.Subject(), "error", cause)
 		c.retry(m)
 		return false, nil
 	}
@@ -225,6 +264,30 @@ func (c *Consumer) poisoned(ctx context.Context, m jetstream.Msg, cause error) (
 	return true, nil
 }
 
+// refusedEvents settles a message some of whose events (recs[j] for j in
+// bad, each refused for good by why[j]) can never be stored, the others
+// being stored: a retry while the message has deliveries left, else each
+// refused event goes to the dead-letter stream on its own. It reports
+// whether they were moved; the caller then acknowledges the message.
+func (c *Consumer) refusedEvents(ctx context.Context, m jetstream.Msg, recs []event.Record, bad []int, why []error) (bool, error) {
+	meta, err := m.Metadata()
+	if err != nil || meta.NumDelivered < uint64(c.cfg.MaxDeliver) {
+		c.log.Debug("events cannot be stored; will retry", "subject", m.Subject(), "events", len(bad), "error", why[bad[0]])
+		c.retry(m)
+		return false, nil
+	}
+	for _, j := range bad {
+		if err := c.bus.DeadLetterRecord(ctx, m, &recs[j], why[j]); err != nil {
+			c.m.failures.WithLabelValues("dead_letter").Inc()
+			c.retry(m)
+			return false, err
+		}
+		c.log.Warn("event dead-lettered", "subject", m.Subject(), "stream_seq", meta.Sequence.Stream,
+			"source", recs[j].Source, "id", recs[j].ID, "deliveries", meta.NumDelivered, "error", why[j])
+	}
+	return true, nil
+}
+
 // retry asks for the message's redelivery after CONSUME_RETRY_DELAY. A lost
 // NAK only means the redelivery waits for the ack wait instead.
 func (c *Consumer) retry(m jetstream.Msg) {
@@ -237,30 +300,68 @@ func (c *Consumer) retry(m jetstream.Msg) {
 
 // written is what write did with each event.
 type written struct {
-	// stored[j]: evs[j] is committed (inserted now, or its identity was).
+	// stored[j]: recs[j] is committed (inserted now, or its identity was).
 	stored []bool
-	// bad[j]: evs[j] can never be stored, and why.
+	// bad[j]: recs[j] can never be stored, and why.
 	bad                  []error
 	inserted, duplicates int
 	// err is a passing failure; events neither stored nor bad wait for it.
 	err error
 }
 
-// write stores evs in one transaction. When the database refuses the batch
-// for good (a data or integrity error), it splits the batch in halves until
-// the events at fault are alone, so that the others are stored now.
-func (c *Consumer) write(ctx context.Context, evs []*event.Event) written {
-	w := written{stored: make([]bool, len(evs)), bad: make([]error, len(evs))}
-	if len(evs) > 0 {
-		w.err = c.writeSplit(ctx, evs, 0, &w)
+// write stores recs in one transaction. When the database refuses the
+// batch for good (a data or integrity error), it splits the batch in halves
+// until the events at fault are alone, so that the others are stored now.
+func (c *Consumer) write(ctx context.Context, recs []event.Record) written {
+	w := written{stored: make([]bool, len(recs)), bad: make([]error, len(recs))}
+	// Events the rollups could never take are refused before they are
+	// stored: stored, they would be counted by no stats answer.
+	good, at := recs, []int(nil)
+	for j := range recs {
+		if err := rollupable(&recs[j]); err != nil {
+			w.bad[j] = err
+		}
 	}
+	if slices.ContainsFunc(w.bad, func(err error) bool { return err != nil }) {
+		good = nil
+		for j := range recs {
+			if w.bad[j] == nil {
+				good, at = append(good, recs[j]), append(at, j)
+			}
+		}
+	}
+	if len(good) == 0 {
+		return w
+	}
+	commit := time.Now()
+	sub := written{stored: make([]bool, len(good)), bad: make([]error, len(good))}
+	sub.err = c.writeSplit(ctx, good, 0, &sub)
+	c.m.commit.Observe(time.Since(commit).Seconds())
+	c.m.batchEvents.Observe(float64(len(good)))
+	if at == nil {
+		return sub
+	}
+	for k, j := range at {
+		w.stored[j], w.bad[j] = sub.stored[k], sub.bad[k]
+	}
+	w.inserted, w.duplicates, w.err = sub.inserted, sub.duplicates, sub.err
 	return w
 }
 
-func (c *Consumer) writeSplit(ctx context.Context, evs []*event.Event, off int, w *written) error {
-	r, err := c.store.InsertEvents(ctx, evs)
+// rollupable refuses what a message may hold that ingest and push refuse
+// now and the rollups cannot take: a subject over event.MaxSubjectBytes,
+// which the users' btree cannot key (older ingests accepted one).
+func rollupable(r *event.Record) error {
+	if n := len(r.Subject); n > event.MaxSubjectBytes {
+		return event.Errorf(event.CodeInvalid, "subject is %d bytes, over the limit of %d", n, event.MaxSubjectBytes)
+	}
+	return nil
+}
+
+func (c *Consumer) writeSplit(ctx context.Context, recs []event.Record, off int, w *written) error {
+	r, err := c.store.InsertRecords(ctx, recs)
 	if err == nil {
-		for j := range evs {
+		for j := range recs {
 			w.stored[off+j] = true
 		}
 		w.inserted += r.Inserted
@@ -270,15 +371,15 @@ func (c *Consumer) writeSplit(ctx context.Context, evs []*event.Event, off int, 
 	if !store.IsPermanent(err) {
 		return err
 	}
-	if len(evs) == 1 {
+	if len(recs) == 1 {
 		w.bad[off] = refused(err)
 		return nil
 	}
-	mid := len(evs) / 2
-	if err := c.writeSplit(ctx, evs[:mid], off, w); err != nil {
+	mid := len(recs) / 2
+	if err := c.writeSplit(ctx, recs[:mid], off, w); err != nil {
 		return err
 	}
-	return c.writeSplit(ctx, evs[mid:], off+mid, w)
+	return c.writeSplit(ctx, recs[mid:], off+mid, w)
 }
 
 // refused turns the database's permanent refusal of one event into an
@@ -292,29 +393,26 @@ func refused(err error) error {
 	return event.Wrap(event.CodeInvalid, err, "the database refused the event: "+msg)
 }
 
-// decodeMsg reads an event message; its error means it can never be
-// stored (poison). The event is not validated again: ingest did, and what
-// the schema refuses is refused by the database, which write isolates.
-func decodeMsg(m jetstream.Msg) (*event.Event, error) {
-	ev, err := bus.DecodeEventMsg(m.Headers(), m.Data())
+// decodeMsg reads the events of a message of either format (bus.DecodeMsg);
+// its error means the message can never be stored (poison). The events are
+// not validated again: ingest did, and what the schema refuses is refused
+// by the database, which write isolates.
+func decodeMsg(m jetstream.Msg) ([]event.Record, error) {
+	var stamped time.Time
+	if meta, err := m.Metadata(); err == nil {
+		stamped = meta.Timestamp
+	}
+	recs, err := bus.DecodeMsg(m.Headers(), m.Data(), stamped)
 	if err != nil {
 		return nil, err
 	}
-	if !auth.ValidProject(ev.Project) {
-		return nil, event.Errorf(event.CodeInvalid, "project %q is not a valid project name", ev.Project)
+	if len(recs) == 0 {
+		return nil, event.Errorf(event.CodeInvalid, "message holds no events")
 	}
-	if ev.ReceivedAt.IsZero() {
-		if meta, err := m.Metadata(); err == nil {
-			ev.ReceivedAt = meta.Timestamp
-		}
+	if p := recs[0].Project; !auth.ValidProject(p) {
+		return nil, event.Errorf(event.CodeInvalid, "project %q is not a valid project name", p)
 	}
-	// Ingest gives every event a time; one written without (a replayed
-	// old message, a hand-made one) takes its receive time. Presence is
-	// asked of the context: Time() is zero for 0001-01-01T00:00:00Z too.
-	if ec, ok := ev.CE.Context.(*cloudevents.EventContextV1); ok && ec.Time == nil {
-		ev.CE.SetTime(ev.ReceivedAt)
-	}
-	return ev, nil
+	return recs, nil
 }
 
 // storable checks a pushed event as ingest checks a sent one, sizes

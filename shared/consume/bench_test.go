@@ -4,290 +4,363 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
-// benchEvents is the events each measurement stores:
-// EVENTFN_BENCH_EVENTS, default 100,000.
-func benchEvents(b *testing.B) int {
-	n := 100000
-	if v := os.Getenv("EVENTFN_BENCH_EVENTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("EVENTFN_BENCH_EVENTS=%q is not a positive number", v)
-		}
+// benchEnvInt reads a positive integer setting of the benchmarks.
+func benchEnvInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q is not a positive number", name, v)
 	}
 	return n
 }
 
-// BenchmarkConsume measures committed events per second from the stream
-// into PostgreSQL, for batch sizes 500, 1000 and 5000 with 1 and 2
-// consumers, beside ceilings measured in the same run on the same rows:
-// a raw COPY into the events table (the baseline every %copy refers to),
-// a raw COPY into event_ids and events, store.InsertEvents without the
-// broker, and the broker without the database (fetch, decode, ack). Every measurement starts from empty tables (partitions made
-// beforehand) and, for consume, a fresh durable consumer on one stream
-// holding the events. The machine's PostgreSQL and NATS share its cores
-// with the benchmark.
+// benchPerMsg is the events of one stream message in the benchmarks: the
+// events of one ingest request of that many.
+const benchPerMsg = 500
+
+// BenchmarkConsume measures what consume-batch does with a backlog, at the
+// settings make run and the deploy files use (Config's defaults), beside
+// a raw COPY of the same rows into the events table in the same run (the
+// baseline every %copy refers to):
+//   - consume: committed events/s, the stream drained into events and
+//     event_ids (and the rollup feed), by 1 and 2 replicas;
+//   - rollups: events/s moved from the feed into the rollups by 1 and 2
+//     materializers, after that;
+//   - both: 1 and 2 replicas draining and materializing at once, as they
+//     run deployed, until the stream and the feed are empty.
 //
-// Two workloads: scattered, where nearly every event is a user's first of
-// its type that day (the rollups' worst case), and steady, a week of
-// traffic in time order where active users send many events a day.
+// The stream holds messages of benchPerMsg events, as ingest writes a
+// request of that many. Two workloads of EVENTFN_BENCH_EVENTS (default
+// 100,000): steady, one day of sessions in time order (active users send
+// many events of a few types), and scattered, 10 days, 100k users, 50 types,
+// where nearly every event is a user's first of its type that day (the
+// rollups' worst case).
+//
+// Every measurement starts from empty tables, unless
+// EVENTFN_BENCH_DATABASE_URL names a database that holds data already
+// (the stats bench's 10M events, say): then each pass adds fresh events
+// on top, and nothing is removed.
 func BenchmarkConsume(b *testing.B) {
-	n := benchEvents(b)
-	scattered, _ := workload(n)
-	b.Run("workload=scattered", func(b *testing.B) { benchConsume(b, scattered) })
-	b.Run("workload=steady", func(b *testing.B) { benchConsume(b, steadyWorkload(n)) })
+	n := benchEnvInt(b, "EVENTFN_BENCH_EVENTS", 100000)
+	b.Run("workload=steady", func(b *testing.B) { benchConsume(b, "steady", n) })
+	b.Run("workload=scattered", func(b *testing.B) { benchConsume(b, "scattered", n) })
 }
 
-// steadyWorkload returns n events of three projects over the 7 days before
-// the workload's base time, in time order, as steady traffic arrives:
-// each day about 300 users per project are active (out of 5000, changing
-// from day to day), sending about 16 events each of 8 types, a few types
-// far more often than the others.
-func steadyWorkload(n int) []*event.Event {
+// benchBase is the last day of the workloads: recent, so that the events
+// pass ingest's rules.
+func benchBase() time.Time {
+	return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+}
+
+// benchWorkload returns n events of the named workload, with ids made
+// unique by prefix.
+func benchWorkload(name, prefix string, n int) []event.Record {
 	r := rand.New(rand.NewPCG(11, 13))
-	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	if now := time.Now().UTC(); base.After(now) {
-		base = now.Truncate(24 * time.Hour)
+	base := benchBase()
+	plans := []string{"free", "pro", "team"}
+	recs := make([]event.Record, n)
+	for i := range recs {
+		var at time.Time
+		var user, typ int
+		switch name {
+		case "steady":
+			// Sessions: about 5,000 users active in the day, each sending
+			// some 20 events of 8 types, a few types far more often.
+			at = base.Add(time.Duration(i) * 24 * time.Hour / time.Duration(n))
+			user = (i/20*7919 + r.IntN(3)) % 5000
+			typ = int(8 * r.Float64() * r.Float64())
+		default:
+			// Scattered: 100k users, 50 types, 10 days, each event most
+			// likely its user's first of its type that day.
+			at = base.AddDate(0, 0, -r.IntN(10)).Add(time.Duration(r.Int64N(int64(24 * time.Hour))))
+			user = r.IntN(100000)
+			typ = r.IntN(50)
+		}
+		at = at.Truncate(time.Microsecond)
+		recs[i] = event.Record{
+			Project: "bench", Source: "/bench", ID: fmt.Sprintf("%s-%d", prefix, i), Type: fmt.Sprintf("type_%02d", typ),
+			Subject: fmt.Sprintf("user-%d", user), DataContentType: "application/json", Time: at, ReceivedAt: at,
+			Props: fmt.Appendf(nil, `{"path":"/products/%d","referrer":"https://example.com/","plan":%q,"country":"c%d","n":%d}`,
+				r.IntN(1000), plans[user%3], user%20, r.IntN(10)),
+			Extensions: []byte("{}"),
+		}
 	}
-	start := base.AddDate(0, 0, -7)
-	step := 7 * 24 * time.Hour / time.Duration(n)
-	evs := make([]*event.Event, n)
-	for i := range evs {
-		at := start.Add(time.Duration(i) * step).Truncate(time.Millisecond)
-		day := i * 7 / n
-		user := (day*997 + r.IntN(300)) % 5000
-		typ := int(8 * r.Float64() * r.Float64())
-		evs[i] = newEvent(fmt.Sprintf("p%d", i%3), fmt.Sprintf("s-%d", i), fmt.Sprintf("type_%d", typ),
-			fmt.Sprintf("user-%d", user), at)
-		evs[i].ReceivedAt = at
-	}
-	return evs
+	return recs
 }
 
-func benchConsume(b *testing.B, unique []*event.Event) {
-	ctx := context.Background()
-	n := len(unique)
-	h := newHarness(b, testenv.NATSURL(), func(c *Config) {
-		c.MaxEvents, c.MaxSeconds = n, 600
-		c.AckWait = 30 * time.Second
-		c.Postgres.DatabaseMaxConns = 2
-	})
-	h.publish(b, unique...)
-	days := map[time.Time]bool{}
-	for _, ev := range unique {
-		days[ev.CE.Time().UTC().Truncate(24*time.Hour)] = true
+// benchMsgs lays recs out as ingest publishes them.
+func benchMsgs(subject string, recs []event.Record) []*nats.Msg {
+	var msgs []*nats.Msg
+	for off := 0; off < len(recs); off += benchPerMsg {
+		part := recs[off:min(off+benchPerMsg, len(recs))]
+		keys := make([]string, len(part))
+		for i := range part {
+			keys[i] = part[i].IdentityKey()
+		}
+		msgs = append(msgs, bus.RecordsMsg(subject, part, keys))
 	}
-	parts := store.New(h.pool)
-	for day := range days {
-		if err := parts.EnsurePartition(ctx, day); err != nil {
+	return msgs
+}
+
+func benchConsume(b *testing.B, workload string, n int) {
+	ctx := context.Background()
+	preloaded := os.Getenv("EVENTFN_BENCH_DATABASE_URL")
+	h := newHarness(b, testenv.NATSURL(), func(c *Config) {
+		// The defaults, but for the harness's test settings.
+		var d Config
+		if err := config.Load(&d); err != nil {
 			b.Fatal(err)
 		}
-	}
-	rows := copyRows(unique)
-
-	// The ceilings: raw COPY of the rows into events alone (the headline
-	// baseline), into events and event_ids, and store.InsertEvents called
-	// directly (identity, events and rollups, no broker), all in
-	// transactions of 5000 rows on one connection.
-	copyEvents := func(tx pgx.Tx, off, end int) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(rows[off:end]))
-		return err
-	}
-	copyIDs := func(tx pgx.Tx, off, end int) error {
-		ids := make([][]any, 0, end-off)
-		for _, r := range rows[off:end] {
-			ids = append(ids, []any{r[0], r[1], r[2], r[5]})
+		c.BatchSize, c.MaxAckPending, c.RollupChunk, c.AckWait = d.BatchSize, d.MaxAckPending, d.RollupChunk, d.AckWait
+		c.MaxEvents, c.MaxSeconds = math.MaxInt32, 3600
+		if preloaded != "" {
+			c.DatabaseURL = preloaded
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(ids))
-		return err
+	})
+	b.Logf("consume settings: CONSUME_BATCH_SIZE=%d ROLLUP_CHUNK_EVENTS=%d DATABASE_MAX_CONNS=%d, %d events a message",
+		h.cfg.BatchSize, h.cfg.RollupChunk, h.cfg.DatabaseMaxConns, benchPerMsg)
+	pass := 0
+	// fresh returns the workload with ids of their own, and empties the
+	// tables first unless the database is preloaded.
+	fresh := func(b *testing.B) []event.Record {
+		pass++
+		if preloaded == "" {
+			truncateAll(b, h.pool)
+		}
+		recs := benchWorkload(workload, fmt.Sprintf("p%d-%d", pass, time.Now().UnixNano()), n)
+		days := map[time.Time]bool{}
+		for _, r := range recs {
+			days[r.Time.Truncate(24*time.Hour)] = true
+		}
+		parts := store.New(h.pool)
+		for day := range days {
+			if err := parts.EnsurePartition(ctx, day); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return recs
 	}
+	// publish puts recs on a stream of the pass's own, as ingest does.
+	publish := func(b *testing.B, recs []event.Record) Config {
+		cfg := h.cfg
+		cfg.NATS = testenv.NATS(b, testenv.NATSURL())
+		pub, err := bus.Connect(cfg.NATS, "bench-publisher", slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pub.Close()
+		msgs := benchMsgs(pub.EventsSubject("bench"), recs)
+		for len(msgs) > 0 {
+			k := min(len(msgs), 100)
+			if _, err := pub.PublishAll(ctx, msgs[:k]); err != nil {
+				b.Fatal(err)
+			}
+			msgs = msgs[k:]
+		}
+		return cfg
+	}
+
 	var copyRate float64
 	b.Run("copy", func(b *testing.B) {
-		copyRate = baseline(b, h.pool, n, func(off, end int) error {
-			return pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error { return copyEvents(tx, off, end) })
-		})
-	})
-	b.Run("copy_with_ids", func(b *testing.B) {
-		rate := baseline(b, h.pool, n, func(off, end int) error {
-			return pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error {
-				if err := copyIDs(tx, off, end); err != nil {
-					return err
-				}
-				return copyEvents(tx, off, end)
-			})
-		})
-		b.ReportMetric(100*rate/copyRate, "%copy")
-	})
-	b.Run("insert_events", func(b *testing.B) {
-		var s *store.Store
-		rate := baseline(b, h.pool, n, func(off, end int) error {
-			if off == 0 {
-				// A store of its own per pass: what it remembers belongs
-				// to the tables it wrote, which each pass empties.
-				s = store.New(h.pool)
-			}
-			_, err := s.InsertEvents(ctx, unique[off:end])
-			return err
-		})
-		b.ReportMetric(100*rate/copyRate, "%copy")
-	})
-
-	// The broker's share alone, the other ceiling: the consumers fetch,
-	// decode and acknowledge every message in batches of 5000, and write
-	// nothing.
-	for _, consumers := range []int{1, 2} {
-		b.Run(fmt.Sprintf("broker_only/consumers=%d", consumers), func(b *testing.B) {
-			for i := range b.N {
-				b.StopTimer()
-				cfg, cs := benchConsumers(b, h, fmt.Sprintf("broker_c%d_%d", consumers, i), 5000, consumers)
-				var taken atomic.Int64
-				errs := make([]error, consumers)
-				var wg sync.WaitGroup
-				b.StartTimer()
-				for j, c := range cs {
-					wg.Go(func() { errs[j] = brokerOnly(c, int64(n), &taken) })
-				}
-				wg.Wait()
-				b.StopTimer()
-				for j, c := range cs {
-					if errs[j] != nil {
-						b.Fatal(errs[j])
+		copyRate = timed(b, n, func(b *testing.B) func() error {
+			recs := fresh(b)
+			return func() error {
+				for off := 0; off < len(recs); off += 5000 {
+					if err := copyEvents(ctx, h.pool, recs[off:min(off+5000, len(recs))]); err != nil {
+						return err
 					}
-					c.Close()
 				}
-				if got := taken.Load(); got != int64(n) {
-					b.Fatalf("took %d of %d", got, n)
-				}
-				_ = h.pub.JetStream().DeleteConsumer(ctx, cfg.Stream, cfg.Consumer)
+				return nil
 			}
-			rate := float64(n*b.N) / b.Elapsed().Seconds()
-			b.ReportMetric(rate, "events/s")
-			b.ReportMetric(100*rate/copyRate, "%copy")
 		})
+	})
+	report := func(b *testing.B, rate float64) {
+		if copyRate > 0 {
+			b.ReportMetric(100*rate/copyRate, "%copy")
+		}
 	}
 
-	for _, batch := range []int{500, 1000, 5000} {
-		for _, consumers := range []int{1, 2} {
-			b.Run(fmt.Sprintf("batch=%d/consumers=%d", batch, consumers), func(b *testing.B) {
-				for i := range b.N {
-					b.StopTimer()
-					truncateAll(b, h.pool)
-					cfg, cs := benchConsumers(b, h, fmt.Sprintf("b%d_c%d_%d", batch, consumers, i), batch, consumers)
-					results := make([]Result, consumers)
-					errs := make([]error, consumers)
-					var rs retries
-					var wg sync.WaitGroup
-					b.StartTimer()
-					for j, c := range cs {
-						wg.Go(func() { results[j], errs[j] = drainUntilEmpty(c, 10*time.Minute, &rs) })
-					}
-					wg.Wait()
-					b.StopTimer()
-					inserted := 0
-					for j, c := range cs {
-						if errs[j] != nil {
-							b.Fatal(errs[j])
-						}
-						inserted += results[j].Inserted
-						c.Close()
-					}
-					if inserted != n {
-						b.Fatalf("inserted %d of %d", inserted, n)
-					}
-					_ = h.pub.JetStream().DeleteConsumer(ctx, cfg.Stream, cfg.Consumer)
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("consume/replicas=%d", replicas), func(b *testing.B) {
+			report(b, timed(b, n, func(b *testing.B) func() error {
+				cfg := publish(b, fresh(b))
+				cs := benchReplicas(b, cfg, replicas)
+				return func() error { return drainAll(cs, n) }
+			}))
+		})
+	}
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("rollups/replicas=%d", replicas), func(b *testing.B) {
+			report(b, timed(b, n, func(b *testing.B) func() error {
+				cfg := publish(b, fresh(b))
+				cs := benchReplicas(b, cfg, replicas)
+				if err := drainAll(cs, n); err != nil {
+					b.Fatal(err)
 				}
-				rate := float64(n*b.N) / b.Elapsed().Seconds()
-				b.ReportMetric(rate, "events/s")
-				if copyRate > 0 {
-					b.ReportMetric(100*rate/copyRate, "%copy")
+				return func() error { return materializeAll(cs, n) }
+			}))
+		})
+	}
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("both/replicas=%d", replicas), func(b *testing.B) {
+			report(b, timed(b, n, func(b *testing.B) func() error {
+				cfg := publish(b, fresh(b))
+				cs := benchReplicas(b, cfg, replicas)
+				return func() error {
+					errs := make(chan error, 2)
+					go func() { errs <- drainAll(cs, n) }()
+					go func() { errs <- materializeAll(cs, n) }()
+					return errorsJoin(<-errs, <-errs)
 				}
-			})
-		}
+			}))
+		})
 	}
 }
 
-// benchConsumers returns k consumers sharing a durable consumer of its own
-// (named with name), taking batches of batch, and their config.
-func benchConsumers(b *testing.B, h *harness, name string, batch, k int) (Config, []*Consumer) {
-	cfg := h.cfg
-	cfg.BatchSize = batch
-	cfg.Consumer = h.cfg.Consumer + "_" + name
+func errorsJoin(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// timed runs b.N passes: prepare sets one up (untimed) and returns the
+// work to time. It reports and returns events/s over the timed work.
+func timed(b *testing.B, n int, prepare func(*testing.B) func() error) float64 {
+	var elapsed time.Duration
+	for range b.N {
+		b.StopTimer()
+		work := prepare(b)
+		b.StartTimer()
+		start := time.Now()
+		if err := work(); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+	}
+	rate := float64(n*b.N) / elapsed.Seconds()
+	b.ReportMetric(rate, "events/s")
+	return rate
+}
+
+// benchReplicas returns k consumers (replicas, each with its own
+// connections) on cfg's durable consumer.
+func benchReplicas(b *testing.B, cfg Config, k int) []*Consumer {
 	cs := make([]*Consumer, k)
-	for j := range cs {
+	for i := range cs {
 		c, err := NewConsumer(context.Background(), cfg, serve.Deps{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 		if err != nil {
 			b.Fatal(err)
 		}
-		cs[j] = c
+		if _, err := c.prepare(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		cs[i] = c
 	}
-	return cfg, cs
+	return cs
 }
 
-// brokerOnly does c's broker work for messages until taken reaches n:
-// fetch, decode (as for storing) and acknowledge, with no database write.
-func brokerOnly(c *Consumer, n int64, taken *atomic.Int64) error {
-	ctx := context.Background()
-	cons, err := c.prepare(ctx)
-	if err != nil {
-		return err
+// drainAll drains with every consumer at once until n events are stored.
+func drainAll(cs []*Consumer, n int) error {
+	var mu sync.Mutex
+	stored := 0
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				done := stored >= n
+				mu.Unlock()
+				if done {
+					return
+				}
+				r, err := c.Drain(context.Background())
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				mu.Lock()
+				stored += r.Inserted + r.Duplicates
+				mu.Unlock()
+				if r.Consumed == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
 	}
-	for taken.Load() < n {
-		msgs, err := bus.Fetch(ctx, cons, c.cfg.BatchSize, 100*time.Millisecond)
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
-		bt := c.decode(msgs)
-		bt.release()
-		for _, err := range bt.poison {
-			if err != nil {
-				return err
-			}
-		}
-		if len(msgs) > 0 {
-			if err := c.ack(ctx, msgs); err != nil {
-				return err
-			}
-		}
-		taken.Add(int64(len(msgs)))
 	}
 	return nil
 }
 
-// baseline times write over the n rows in chunks of 5000, from empty
-// tables, and reports and returns events/s.
-func baseline(b *testing.B, pool *pgxpool.Pool, n int, write func(off, end int) error) float64 {
-	for range b.N {
-		b.StopTimer()
-		truncateAll(b, pool)
-		b.StartTimer()
-		for off := 0; off < n; off += 5000 {
-			if err := write(off, min(off+5000, n)); err != nil {
-				b.Fatal(err)
+// materializeAll runs every consumer's materializer at once until n
+// events moved into the rollups.
+func materializeAll(cs []*Consumer, n int) error {
+	var mu sync.Mutex
+	moved := 0
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				done := moved >= n
+				mu.Unlock()
+				if done {
+					return
+				}
+				k, err := c.Materialize(context.Background())
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				mu.Lock()
+				moved += k
+				mu.Unlock()
+				if k == 0 {
+					time.Sleep(time.Millisecond)
+				}
 			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
-	rate := float64(n*b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "events/s")
-	return rate
+	return nil
 }
 
 // eventColumns are the events columns the COPY baseline writes, as the
@@ -297,17 +370,17 @@ var eventColumns = []string{
 	"datacontenttype", "dataschema", "props", "data", "extensions",
 }
 
-// copyRows lays evs out as the store's rows, ready for COPY.
-func copyRows(evs []*event.Event) [][]any {
-	rows := make([][]any, len(evs))
-	for i, e := range evs {
-		ce := e.CE
-		rows[i] = []any{
-			e.Project, ce.Source(), ce.ID(), ce.Type(), ce.Subject(), ce.Time().UTC(), e.ReceivedAt.UTC(),
-			ce.DataContentType(), nil, string(ce.Data()), nil, "{}",
-		}
+// copyEvents is the baseline: recs COPYed into events in one transaction.
+func copyEvents(ctx context.Context, pool *pgxpool.Pool, recs []event.Record) error {
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		rows[i] = []any{r.Project, r.Source, r.ID, r.Type, r.Subject, r.Time, r.ReceivedAt,
+			r.DataContentType, nil, string(r.Props), nil, string(r.Extensions)}
 	}
-	return rows
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(rows))
+		return err
+	})
 }
 
 // truncateAll empties every table but schema_migrations, partitions kept.

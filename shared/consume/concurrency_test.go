@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -59,6 +60,7 @@ func referenceSnapshot(t *testing.T, unique []*event.Event) string {
 		_, err := s.InsertEvents(ctx, unique[off:min(off+5000, len(unique))])
 		require.NoError(t, err)
 	}
+	rolluptest.Materialize(t, pool)
 	return url
 }
 
@@ -138,7 +140,22 @@ func TestConcurrentConsumersCountExactlyWithoutDeadlock(t *testing.T) {
 			}
 			assert.Equal(t, Result{Consumed: len(all), Inserted: distinct, Duplicates: len(all) - distinct}, total)
 			assert.Equal(t, want, pick(dbSnapshot(t, pool), identityTables), "events and identities")
-			assert.Equal(t, wantAnswers, statsAnswers(t, cfg.DatabaseURL, projects, unique[0].ReceivedAt), "every stats answer")
+			// Stats count every stored event before the rollups have them
+			// (from the feed) and after, all the same.
+			assert.Equal(t, wantAnswers, statsAnswers(t, cfg.DatabaseURL, projects, unique[0].ReceivedAt), "every stats answer, from the feed")
+			// The materializers of every replica at once, as in production.
+			var mwg sync.WaitGroup
+			for _, c := range consumers {
+				mwg.Go(func() {
+					_, err := c.Materialize(context.Background())
+					assert.NoError(t, err)
+				})
+			}
+			mwg.Wait()
+			var left int
+			require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM rollup_feed").Scan(&left))
+			assert.Zero(t, left, "the feed is empty")
+			assert.Equal(t, wantAnswers, statsAnswers(t, cfg.DatabaseURL, projects, unique[0].ReceivedAt), "every stats answer, from the rollups")
 			assert.Zero(t, deadlocks(t, pool, consumers), "deadlocks detected by PostgreSQL")
 		})
 	}

@@ -20,17 +20,17 @@ type Config struct {
 	// the dead-letter stream. Messages that failed for a passing reason
 	// (database down) are retried without limit and never dead-lettered.
 	MaxDeliver int `envconfig:"MAX_DELIVER" default:"5"`
-	// MaxEvents bounds the messages one drain request (POST /) takes.
+	// MaxEvents bounds the events one drain request (POST /) takes.
 	MaxEvents int `envconfig:"CONSUME_MAX_EVENTS" default:"100000"`
 	// MaxSeconds bounds the time one drain request spends fetching; keep it
 	// under the gateway's timeout (OpenFaaS: exec_timeout).
 	MaxSeconds int `envconfig:"CONSUME_MAX_SECONDS" default:"20"`
-	// BatchSize is the messages fetched and stored in one transaction.
-	// 2000 stores about 1.5 times the events per second of 500 (scripts/
-	// bench consume), and a batch of the largest events ingest accepts
-	// (32 KiB), held a few times over while it is stored, stays well inside
-	// the functions' 512 MiB memory limit.
-	BatchSize int `envconfig:"CONSUME_BATCH_SIZE" default:"2000"`
+	// BatchSize is about the events fetched and stored in one transaction
+	// (whole messages are taken, so a batch may hold a message more).
+	BatchSize int `envconfig:"CONSUME_BATCH_SIZE" default:"10000"`
+	// RollupChunk is the events one step of the rollup materializer moves
+	// from the feed into the rollups in one transaction.
+	RollupChunk int `envconfig:"ROLLUP_CHUNK_EVENTS" default:"50000"`
 	// Continuous runs a drain loop for the life of the process, so an
 	// accepted event is stored within about a second (`make run` sets it).
 	Continuous bool `envconfig:"CONSUME_CONTINUOUS" default:"false"`
@@ -72,6 +72,7 @@ func (c Config) Validate() error {
 		{"CONSUME_MAX_EVENTS", c.MaxEvents, 1},
 		{"CONSUME_MAX_SECONDS", c.MaxSeconds, 1},
 		{"CONSUME_BATCH_SIZE", c.BatchSize, 1},
+		{"ROLLUP_CHUNK_EVENTS", c.RollupChunk, 1},
 		{"MAX_BODY_BYTES", c.MaxBodyBytes, 1},
 	} {
 		if f.v < f.min {

@@ -15,7 +15,8 @@ func TestConfigDefaults(t *testing.T) {
 	var cfg Config
 	require.NoError(t, config.Load(&cfg))
 	assert.Equal(t, 5, cfg.MaxDeliver)
-	assert.Equal(t, 2000, cfg.BatchSize)
+	assert.Equal(t, 10000, cfg.BatchSize)
+	assert.Equal(t, 50000, cfg.RollupChunk)
 	assert.Equal(t, 100000, cfg.MaxEvents)
 	assert.Equal(t, 20, cfg.MaxSeconds)
 	assert.False(t, cfg.Continuous)

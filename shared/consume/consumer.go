@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/store"
 )
@@ -34,20 +37,23 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// Result is the answer of a drain (POST / without events).
+// Result is the answer of a drain (POST / without events). Its counts are
+// of events; a stream message may hold many.
 type Result struct {
-	// Consumed counts messages finished with: Inserted + Duplicates +
-	// DeadLettered. Messages left for a retry are counted in Pending.
+	// Consumed counts events finished with: Inserted + Duplicates +
+	// DeadLettered. Events left for a retry are in Pending's messages.
 	Consumed int `json:"consumed"`
 	// Inserted counts events stored now.
 	Inserted int `json:"inserted"`
-	// Duplicates counts messages whose identity was stored before.
+	// Duplicates counts events whose identity was stored before.
 	Duplicates int `json:"duplicates"`
-	// DeadLettered counts messages moved to the dead-letter stream.
+	// DeadLettered counts events moved to the dead-letter stream (a
+	// message that could not be read at all counts as one).
 	DeadLettered int `json:"dead_lettered"`
-	// Pending is what the durable consumer has left after the drain:
-	// messages not yet delivered plus messages delivered and not yet
-	// acknowledged (waiting for a retry, or in flight at another replica).
+	// Pending is what the durable consumer has left after the drain, in
+	// messages: not yet delivered plus delivered and not yet acknowledged
+	// (waiting for a retry, or in flight at another replica). 0 means every
+	// accepted event is stored, and counted by every stats answer.
 	Pending uint64 `json:"pending"`
 }
 
@@ -73,6 +79,16 @@ type Consumer struct {
 	migrated bool
 	cons     jetstream.Consumer
 
+	// rollups moves stored events from the feed into the rollups.
+	rollups *rollup.Materializer
+	// wake tells the materializer loop that events were stored.
+	wake chan struct{}
+	// nudge is called after a batch stored new events (wakes the
+	// materializer loop; nil in tests that drive it themselves).
+	nudge func()
+	// perMsg estimates the events a message holds, to size fetches.
+	perMsg atomic.Int64
+
 	// afterCommit, when set (tests only), runs after a batch's transaction
 	// committed and before any of its messages is acknowledged.
 	afterCommit func()
@@ -93,13 +109,17 @@ func NewConsumer(ctx context.Context, cfg Config, deps serve.Deps) (*Consumer, e
 		return nil, err
 	}
 	c := &Consumer{
-		cfg:   cfg,
-		bus:   b,
-		pool:  pool,
-		store: store.New(pool),
-		log:   deps.Logger,
-		m:     newMetrics(deps.Registerer),
+		cfg:     cfg,
+		bus:     b,
+		pool:    pool,
+		store:   store.New(pool),
+		log:     deps.Logger,
+		m:       newMetrics(deps.Registerer),
+		rollups: rollup.NewMaterializer(pool, cfg.RollupChunk),
+		wake:    make(chan struct{}, 1),
 	}
+	c.nudge = c.wakeRollups
+	c.perMsg.Store(initialPerMsg)
 	if _, err := c.prepare(ctx); err != nil {
 		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
 	}
@@ -169,11 +189,11 @@ func (c *Consumer) forgetConsumer() {
 var errUnavailable = errors.New("database unavailable")
 
 // Drain takes messages from the durable consumer in batches until none is
-// ready, CONSUME_MAX_EVENTS were taken or CONSUME_MAX_SECONDS passed, and
-// stores them. Every message it reports as consumed was acknowledged after
-// the transaction holding its row committed. On a passing failure it
-// returns what it did so far and an error; the messages not stored are
-// delivered again later.
+// ready, CONSUME_MAX_EVENTS events were taken or CONSUME_MAX_SECONDS
+// passed, and stores them. Every message it reports as consumed was
+// acknowledged after the transaction holding its events committed. On a
+// passing failure it returns what it did so far and an error; the messages
+// not stored are delivered again later.
 func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 	cons, err := c.prepare(ctx)
 	if err != nil {
@@ -185,12 +205,11 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 		if taken >= c.cfg.MaxEvents || !time.Now().Before(deadline) {
 			return nil, false, nil
 		}
-		n := min(c.cfg.BatchSize, c.cfg.MaxEvents-taken)
-		msgs, err := bus.Fetch(ctx, cons, n, 0)
+		msgs, n, err := c.fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), 0)
 		if len(msgs) == 0 && err == nil && undelivered(ctx, cons) {
-			msgs, err = bus.Fetch(ctx, cons, n, drainSettle)
+			msgs, n, err = c.fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), drainSettle)
 		}
-		taken += len(msgs)
+		taken += n
 		return msgs, len(msgs) > 0, err
 	})
 	if err != nil {
@@ -200,6 +219,50 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// initialPerMsg is the events a message is taken to hold before any was
+// seen: high, so that the first fetch of a batch stays small whatever the
+// messages hold.
+const initialPerMsg = 100
+
+// maxFetchRound bounds the messages one fetch asks for.
+const maxFetchRound = 500
+
+// fetch takes messages holding about want events (at least one message
+// when any is ready; when none is and wait is positive, it waits up to
+// wait for one), in rounds sized by the events messages held so far. It
+// returns the messages and the events they hold.
+func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer, want int, wait time.Duration) ([]jetstream.Msg, int, error) {
+	var msgs []jetstream.Msg
+	events := 0
+	for events < want {
+		per := max(c.perMsg.Load(), 1)
+		k := int(min(max((int64(want-events)+per-1)/per, 1), maxFetchRound))
+		round, err := bus.Fetch(ctx, cons, k, wait)
+		wait = 0
+		n := 0
+		for _, m := range round {
+			n += eventsIn(m)
+		}
+		msgs, events = append(msgs, round...), events+n
+		if len(round) > 0 {
+			c.perMsg.Store(int64(max(n/len(round), 1)))
+		}
+		if err != nil || len(round) < k {
+			return msgs, events, err
+		}
+	}
+	return msgs, events, nil
+}
+
+// eventsIn returns how many events m holds, as its header says (one for a
+// message of the one-event format).
+func eventsIn(m jetstream.Msg) int {
+	if n, err := strconv.Atoi(m.Headers().Get(bus.HeaderEvents)); err == nil && n > 0 {
+		return n
+	}
+	return 1
 }
 
 // undelivered reports whether the consumer counts messages not yet
@@ -240,7 +303,7 @@ func (c *Consumer) runOnce(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	return c.pump(ctx, func(ctx context.Context) ([]jetstream.Msg, bool, error) {
-		msgs, err := bus.Fetch(ctx, cons, c.cfg.BatchSize, idleWait)
+		msgs, _, err := c.fetch(ctx, cons, c.cfg.BatchSize, idleWait)
 		return msgs, ctx.Err() == nil, err
 	})
 }

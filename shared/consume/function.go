@@ -22,7 +22,8 @@ var Spec = serve.NewSpec("consume-batch", New)
 
 // New returns the consume-batch function: POST / drains the durable
 // consumer, or stores the CloudEvents it carries (push). With
-// CONSUME_CONTINUOUS its Background drains for the process's life.
+// CONSUME_CONTINUOUS its Background drains for the process's life; it
+// always keeps the rollups caught up with what is stored.
 func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, error) {
 	c, err := NewConsumer(ctx, cfg, deps)
 	if err != nil {
@@ -44,9 +45,7 @@ func (c *Consumer) Function() *serve.Function {
 		Ready:        c.Ready,
 		OpenAPI:      openAPI,
 		Close:        c.Close,
-	}
-	if c.cfg.Continuous {
-		fn.Background = c.Run
+		Background:   c.background,
 	}
 	return fn
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -193,15 +194,43 @@ func TestContinuousModeStoresWithoutARequest(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		return h.count(t, "SELECT count(*) FROM events WHERE id = 'live-1'") == 1
 	}, "the loop did not store the event")
-	h.publish(t, newEvent("shop", "live-2", "page_view", "u1", time.Now()))
+	h.publish(t, newEvent("shop", "live-2", "page_view", "u2", time.Now()))
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		return h.count(t, "SELECT count(*) FROM events WHERE id = 'live-2'") == 1
 	}, "the loop did not store the second event")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return h.count(t, "SELECT count(*) FROM rollup_feed") == 0 && h.count(t, "SELECT count(*) FROM rollup_users") == 2
+	}, "the materializer did not move the events into the rollups")
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(c.m.materialized) == 2 && testutil.ToFloat64(c.m.rollupBacklog) == 0 &&
+			testutil.ToFloat64(c.m.pending) == 0 && testutil.ToFloat64(c.m.deadLetters) == 0
+	}, "the gauges were not read")
 
 	cancel()
-	assert.ErrorIs(t, <-done, context.Canceled, "the loop stops with its context")
-	c.cfg.Continuous = false
-	assert.Nil(t, c.Function().Background, "not continuous: no loop")
+	assert.NoError(t, <-done, "the loops stop with their context")
+}
+
+// Without CONSUME_CONTINUOUS nothing drains in the background, but the
+// materializer still keeps the rollups caught up with what a drain or a
+// push stores.
+func TestBackgroundMaterializesWithoutContinuousDraining(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testenv.NATSURL(), nil)
+	c := h.consumer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Function().Background(ctx) }()
+	h.publish(t, newEvent("shop", "d-1", "page_view", "u1", time.Now()))
+	testenv.Eventually(t, 10*time.Second, func() bool { return testutil.ToFloat64(c.m.pending) == 1 },
+		"the lag gauge did not show the undelivered message")
+	assert.Zero(t, h.count(t, "SELECT count(*) FROM events"), "nothing drains without a request")
+	res, err := c.Drain(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Inserted)
+	testenv.Eventually(t, 10*time.Second, func() bool { return h.count(t, "SELECT count(*) FROM rollup_feed") == 0 },
+		"the materializer did not move the drained event into the rollups")
+	cancel()
+	assert.NoError(t, <-done)
 }
 
 func TestPushWorksWhileNATSIsDown(t *testing.T) {

@@ -75,10 +75,41 @@ func (h *harness) consumer(tb testing.TB) *Consumer {
 	return c
 }
 
-// publish puts evs on the stream as ingest would, except that each message
-// gets a message id of its own: the stream keeps re-sends of an identity,
-// as it does once its duplicate window has passed.
+// perMsg is how many events the harness's publish puts in one message at
+// most, as ingest puts a request's events in one.
+const perMsg = 20
+
+// publish puts evs on the stream as ingest does, several events to a
+// message: consecutive events of one project travel together, up to
+// perMsg. Each message gets a message id of its own: the stream keeps
+// re-sends of an identity, as it does once its duplicate window has passed.
 func (h *harness) publish(tb testing.TB, evs ...*event.Event) {
+	tb.Helper()
+	var msgs []*nats.Msg
+	for start := 0; start < len(evs); {
+		end := start + 1
+		for end < len(evs) && end-start < perMsg && evs[end].Project == evs[start].Project {
+			end++
+		}
+		recs := make([]event.Record, 0, end-start)
+		keys := make([]string, 0, end-start)
+		for _, ev := range evs[start:end] {
+			r, err := event.ToRecord(ev)
+			require.NoError(tb, err)
+			recs, keys = append(recs, r), append(keys, r.IdentityKey())
+		}
+		m := bus.RecordsMsg(h.pub.EventsSubject(evs[start].Project), recs, keys)
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", m.Header.Get(jetstream.MsgIDHeader), h.seq.Add(1)))
+		msgs = append(msgs, m)
+		start = end
+	}
+	h.publishMsgs(tb, msgs...)
+}
+
+// publishOneEach puts each event in a message of its own, in the one-event
+// format of earlier versions (bus.EventMsg), which a stream may still hold
+// after an upgrade.
+func (h *harness) publishOneEach(tb testing.TB, evs ...*event.Event) {
 	tb.Helper()
 	msgs := make([]*nats.Msg, len(evs))
 	for i, ev := range evs {

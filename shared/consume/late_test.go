@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -20,8 +21,9 @@ import (
 // tables: every table besides events and event_ids must change when the
 // late events (a new user, a new type, properties) arrive, and the whole
 // database must end exactly as when the same events are written directly
-// with store.InsertEvents, whose rollup.Apply is the one place aggregates
-// are computed (and tested by the rollup package against its own reads).
+// with store.InsertEvents and materialized, rollup.Apply being the one
+// place aggregates are computed (and tested by the rollup package against
+// its own reads).
 func TestLateEventsAreStoredAndCountedInTheRollups(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -39,16 +41,18 @@ func TestLateEventsAreStoredAndCountedInTheRollups(t *testing.T) {
 	}
 	h.publish(t, recent...)
 	require.Equal(t, Result{Consumed: 20, Inserted: 20}, h.drainAll(t, c))
+	require.Equal(t, 20, rolluptest.Materialize(t, h.pool))
 	before := dbSnapshot(t, h.pool)
 
 	h.publish(t, old...)
 	require.Equal(t, Result{Consumed: 5, Inserted: 5}, h.drainAll(t, c))
+	require.Equal(t, 5, rolluptest.Materialize(t, h.pool))
 	after := dbSnapshot(t, h.pool)
 	assert.Equal(t, 5, h.count(t, "SELECT count(*) FROM events WHERE time >= $1 AND time < $2", late.Truncate(24*time.Hour), late.Truncate(24*time.Hour).Add(24*time.Hour)),
 		"stored in the partition of their own day")
 	rollups := 0
 	for table := range after {
-		if table == "events" || table == "event_ids" {
+		if table == "events" || table == "event_ids" || table == "rollup_feed" {
 			continue
 		}
 		rollups++
@@ -64,7 +68,9 @@ func TestLateEventsAreStoredAndCountedInTheRollups(t *testing.T) {
 	s := store.New(pool)
 	_, err = s.InsertEvents(ctx, recent)
 	require.NoError(t, err)
+	rolluptest.Materialize(t, pool)
 	_, err = s.InsertEvents(ctx, old)
 	require.NoError(t, err)
+	rolluptest.Materialize(t, pool)
 	assert.Equal(t, dbSnapshot(t, pool), after)
 }

@@ -2,19 +2,31 @@ package consume
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// metrics are consume-batch's own counters.
+// metrics are consume-batch's own.
 type metrics struct {
 	messages *prometheus.CounterVec
 	pushed   *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	batch    prometheus.Histogram
+	// batchEvents and commit describe each batch's transaction.
+	batchEvents prometheus.Histogram
+	commit      prometheus.Histogram
+	// What an operator watches grow: refreshed by the background loop.
+	pending, ackPending, deadLetters, rollupBacklog prometheus.Gauge
+	rollupLag                                       prometheus.Gauge
+	// materialized counts events moved into the rollups.
+	materialized prometheus.Counter
+	rollupStep   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
 	m := &metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfn_consume_messages_total",
-			Help: "Messages handled, by outcome: inserted, duplicate, dead_lettered, or retried (left for redelivery).",
+			Help: "Events handled, by outcome: inserted, duplicate, dead_lettered, or retried (messages left for redelivery).",
 		}, []string{"outcome"}),
 		pushed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfn_consume_pushed_events_total",
@@ -22,14 +34,39 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfn_consume_failures_total",
-			Help: "Failed steps, by stage: fetch, store, ack, dead_letter.",
+			Help: "Failed steps, by stage: fetch, store, ack, dead_letter, rollup.",
 		}, []string{"stage"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventfn_consume_batch_seconds",
 			Help:    "Time to store and acknowledge one fetched batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventfn_consume_batch_events",
+			Help:    "Events per stored batch (one transaction).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventfn_consume_commit_seconds",
+			Help:    "Time of one batch's insert transaction, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		pending:       gauge("eventfn_consume_pending_messages", "Messages of the durable consumer not yet delivered: the consumer lag."),
+		ackPending:    gauge("eventfn_consume_ack_pending_messages", "Messages delivered and not yet acknowledged (in flight, or waiting for a retry)."),
+		deadLetters:   gauge("eventfn_consume_dead_letter_messages", "Messages in the dead-letter stream, one event each (or one unreadable message)."),
+		rollupBacklog: gauge("eventfn_rollup_backlog_events", "Events stored but not yet in the rollups (stats read them from the feed)."),
+		rollupLag:     gauge("eventfn_rollup_lag_seconds", "Age of the oldest event not yet in the rollups; 0 when there is none."),
+		materialized: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfn_rollup_materialized_events_total",
+			Help: "Events moved from the feed into the rollups.",
+		}),
+		rollupStep: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventfn_rollup_step_seconds",
+			Help:    "Time of one materialization step (one transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
-	reg.MustRegister(m.messages, m.pushed, m.failures, m.batch)
+	reg.MustRegister(m.messages, m.pushed, m.failures, m.batch, m.batchEvents, m.commit,
+		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep)
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/dlq"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
@@ -79,8 +82,11 @@ func testPoison(t *testing.T, natsURL string) {
 		total.add(r)
 		return r.Pending == 0
 	}, "poison messages not settled; so far %+v", total)
-	assert.Equal(t, Result{Consumed: 5, Inserted: 2, DeadLettered: 3}, total,
-		"the good events are stored at once, the three poison messages dead-lettered")
+	// good1 and refused travel in one message: good1 is stored on the
+	// first delivery and found stored on the two redeliveries that retry
+	// refused, which then goes to the dead letters alone.
+	assert.Equal(t, Result{Consumed: 7, Inserted: 2, Duplicates: 2, DeadLettered: 3}, total,
+		"the good events are stored at once, the refused event and the two unreadable messages dead-lettered")
 	assert.Equal(t, 2, h.count(t, "SELECT count(*) FROM events"))
 
 	letters, err := h.pub.DeadLetters(ctx, 0, 10)
@@ -151,11 +157,12 @@ func testPoison(t *testing.T, natsURL string) {
 	assert.Equal(t, after, dbSnapshot(t, h.pool))
 }
 
-// TestValueOverAPostgresLimitIsDeadLettered: an event ingest would refuse
-// now (a subject too long for the users' btree; older ingests took it)
-// fails its batch with SQLSTATE 54000 every time. It must be isolated and
-// dead-lettered, not retried for ever with the events batched beside it.
-func TestValueOverAPostgresLimitIsDeadLettered(t *testing.T) {
+// TestSubjectTooLongForTheRollupsIsDeadLettered: an event ingest refuses
+// now (a subject too long for the users' btree, which the rollups key
+// users by; older ingests took it) must be isolated and dead-lettered, not
+// stored where no stats answer could count it, nor retried for ever with
+// the events beside it.
+func TestSubjectTooLongForTheRollupsIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.MaxDeliver = 2; c.BatchSize = 10 })
@@ -165,9 +172,9 @@ func TestValueOverAPostgresLimitIsDeadLettered(t *testing.T) {
 	for i := range noise {
 		noise[i] = byte(i*7919>>3 ^ i*31)
 	}
-	// Incompressible text: PostgreSQL cannot shrink it under the limit.
+	// Incompressible text: PostgreSQL could not shrink it under its limit.
 	long := base64.StdEncoding.EncodeToString(noise)
-	h.publish(t,
+	h.publishOneEach(t,
 		newEvent("shop", "ok-1", "page_view", "u1", now),
 		newEvent("shop", "too-long", "page_view", long, now),
 		newEvent("shop", "ok-2", "page_view", "u2", now))
@@ -176,6 +183,57 @@ func TestValueOverAPostgresLimitIsDeadLettered(t *testing.T) {
 	letters, err := h.pub.DeadLetters(ctx, 0, 10)
 	require.NoError(t, err)
 	require.Len(t, letters, 1)
-	assert.Contains(t, letters[0].Error, "54000")
+	assert.Contains(t, letters[0].Error, "subject is 3200 bytes, over the limit of 1024")
 	assert.Contains(t, string(letters[0].Data), `"too-long"`)
+	assert.Equal(t, 2, rolluptest.Materialize(t, h.pool), "the rollups take the stored events")
+}
+
+// TestOneUnstorableEventOfAMessageOf500: the dead-letter unit is the event.
+// Of a message of 500 events one can never be stored: the 499 others are
+// stored once, however often the message comes back; the one is
+// dead-lettered with its own error, alone; replayed after the fix it is
+// stored once.
+func TestOneUnstorableEventOfAMessageOf500(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.MaxDeliver = 3; c.BatchSize = 1000 })
+	c := h.consumer(t)
+	fix := refuseType(t, h)
+	now := time.Now().UTC()
+	evs := make([]*event.Event, 500)
+	recs := make([]event.Record, 500)
+	keys := make([]string, 500)
+	for i := range evs {
+		typ := "page_view"
+		if i == 321 {
+			typ = "refused"
+		}
+		evs[i] = newEvent("shop", fmt.Sprintf("m-%d", i), typ, fmt.Sprintf("u%d", i%40), now.Add(-time.Duration(i)*time.Minute))
+		r, err := event.ToRecord(evs[i])
+		require.NoError(t, err)
+		recs[i], keys[i] = r, r.IdentityKey()
+	}
+	h.publishMsgs(t, bus.RecordsMsg(h.pub.EventsSubject("shop"), recs, keys))
+
+	total := h.drainAll(t, c)
+	assert.Equal(t, Result{Consumed: 3*499 + 1, Inserted: 499, Duplicates: 2 * 499, DeadLettered: 1}, total,
+		"stored on the first delivery, found stored on the two that retried the refused event")
+	assert.Equal(t, 499, h.count(t, "SELECT count(*) FROM events"))
+	assert.Equal(t, 499, h.count(t, "SELECT count(DISTINCT (source, id)) FROM events"))
+	letters, err := h.pub.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1, "only the refused event")
+	assert.Contains(t, letters[0].Error, "events of type refused are not allowed")
+	assert.Contains(t, string(letters[0].Data), `"id":"m-321"`)
+	assert.Equal(t, 3, letters[0].Deliveries)
+
+	fix()
+	_, err = h.pub.Replay(ctx, letters[0].Sequence)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Consumed: 1, Inserted: 1}, h.drainAll(t, c))
+	assert.Equal(t, 500, h.count(t, "SELECT count(*) FROM events"))
+	assert.Equal(t, 1, h.count(t, "SELECT count(*) FROM events WHERE id = 'm-321' AND type = 'refused'"))
+	_, err = h.pub.Replay(ctx, letters[0].Sequence)
+	assert.Error(t, err, "a replayed letter is gone")
+	assert.Equal(t, 500, rolluptest.Materialize(t, h.pool), "every stored event reaches the rollups, once")
 }

@@ -42,7 +42,8 @@ func isPush(h http.Header) bool {
 }
 
 // push stores the events of a push request synchronously, the way pulled
-// ones are: at most once by identity, rollups in the same transaction. It
+// ones are: at most once by identity, counted by stats as soon as the
+// answer is sent. It
 // answers 200 when every event is stored (some may be duplicates), 207 when
 // some are rejected, 400 when all are, and 503 (retry the request; nothing
 // is doubled) when the database is unavailable.
@@ -60,33 +61,40 @@ func (c *Consumer) push(ctx context.Context, req handler.Request) handler.Respon
 	}
 	now := time.Now().UTC()
 	res := PushResult{Rejected: []event.Rejection{}}
-	evs := make([]*event.Event, 0, len(items))
+	recs := make([]event.Record, 0, len(items))
 	at := make([]int, 0, len(items))
 	for i, it := range items {
 		ev, err := c.pushed(it, req.Header.Get(bus.HeaderProject), now)
+		var rec event.Record
+		if err == nil {
+			rec, err = event.ToRecord(ev)
+		}
 		if err != nil {
 			res.Rejected = append(res.Rejected, event.Rejection{Index: i, ID: it.ID, Error: event.ErrorMessage(err)})
 			continue
 		}
-		evs = append(evs, ev)
+		recs = append(recs, rec)
 		at = append(at, i)
 	}
-	if len(evs) > 0 {
+	if len(recs) > 0 {
 		// Push needs the database only: it works while NATS is down.
 		if err := c.migrate(ctx); err != nil {
 			return c.unavailable(err)
 		}
-		w := c.write(ctx, evs)
+		w := c.write(ctx, recs)
 		if w.err != nil {
 			return c.unavailable(w.err)
 		}
 		for j, bad := range w.bad {
 			if bad != nil {
-				res.Rejected = append(res.Rejected, event.Rejection{Index: at[j], ID: evs[j].CE.ID(), Error: event.ErrorMessage(bad)})
+				res.Rejected = append(res.Rejected, event.Rejection{Index: at[j], ID: recs[j].ID, Error: event.ErrorMessage(bad)})
 			}
 		}
 		res.Inserted, res.Duplicates = w.inserted, w.duplicates
 		res.Consumed = w.inserted + w.duplicates
+		if w.inserted > 0 && c.nudge != nil {
+			c.nudge()
+		}
 	}
 	c.m.pushed.WithLabelValues("inserted").Add(float64(res.Inserted))
 	c.m.pushed.WithLabelValues("duplicate").Add(float64(res.Duplicates))

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"github.com/eventfn/eventfn/shared/auth"
@@ -179,24 +178,27 @@ func (in *Ingest) accept(ctx context.Context, project string, items []event.Item
 	if err != nil {
 		return Result{}, err
 	}
-	var msgs []*nats.Msg
+	var recs []event.Record
 	var pubKeys []string
-	enc := bus.NewMsgs(in.bus.EventsSubject(project), project, now)
 	for i, ev := range events {
 		if seen[i] {
 			res.Duplicates++
 			continue
 		}
-		m, err := enc.Msg(ev, keys[i])
+		rec, err := event.ToRecord(ev)
 		if err != nil {
 			return Result{}, err
 		}
-		msgs = append(msgs, m)
+		recs = append(recs, rec)
 		pubKeys = append(pubKeys, keys[i])
 	}
-	if len(msgs) == 0 {
+	if len(recs) == 0 {
 		return res, nil
 	}
+	// The request's events travel together: one stream message (or a few,
+	// within the server's payload limit) instead of one each, which costs
+	// the broker and the consumer per message, not per event.
+	msgs := bus.RecordsMsgs(in.bus.EventsSubject(project), recs, pubKeys, in.bus.MaxRecordsBytes())
 	pubCtx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/ingest"
@@ -131,20 +132,21 @@ func (h *harness) get(t *testing.T, path string) response {
 	return r
 }
 
-// streamMsgs counts the messages the harness's stream holds.
-func (h *harness) streamMsgs(t *testing.T) uint64 {
+// streamCount counts the events the harness's stream holds.
+func (h *harness) streamCount(t *testing.T) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := h.js.Stream(ctx, h.cfg.Stream)
-	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	return info.State.Msgs
+	return uint64(len(h.streamEvents(t)))
 }
 
-// streamEvents returns every message on the stream, in order.
-func (h *harness) streamEvents(t *testing.T) []jetstream.RawStreamMsg {
+// streamed is one event on the stream, with the subject of its message.
+type streamed struct {
+	subject string
+	event.Record
+}
+
+// streamEvents returns every event on the stream, in order, each message
+// read as consume-batch reads it.
+func (h *harness) streamEvents(t *testing.T) []streamed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -152,11 +154,15 @@ func (h *harness) streamEvents(t *testing.T) []jetstream.RawStreamMsg {
 	require.NoError(t, err)
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
-	var out []jetstream.RawStreamMsg
+	var out []streamed
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		require.NoError(t, err)
-		out = append(out, *m)
+		recs, err := bus.DecodeMsg(m.Header, m.Data, m.Time)
+		require.NoError(t, err, "what the stream holds can be read back")
+		for _, r := range recs {
+			out = append(out, streamed{subject: m.Subject, Record: r})
+		}
 	}
 	return out
 }
@@ -211,10 +217,10 @@ type fields struct {
 	Source, Type, Subject, Time, Data string
 }
 
-func fieldsOf(ev *event.Event) fields {
+func fieldsOf(r event.Record) fields {
 	return fields{
-		Source: ev.CE.Source(), Type: ev.CE.Type(), Subject: ev.CE.Subject(),
-		Time: ev.CE.Time().UTC().Format(time.RFC3339), Data: string(ev.CE.Data()),
+		Source: r.Source, Type: r.Type, Subject: r.Subject,
+		Time: r.Time.UTC().Format(time.RFC3339), Data: string(r.Props) + string(r.Data),
 	}
 }
 

@@ -62,10 +62,13 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, s := migrated(t)
+	// A chunk of one feed row a step: one small column chunk per batch.
+	m := rollup.NewMaterializer(pool, 1)
 	evs := genEvents(4, 3000)
 	for off := 0; off < len(evs); off += 37 {
 		_, err := s.InsertEvents(ctx, evs[off:min(off+37, len(evs))])
 		require.NoError(t, err)
+		drain(t, m)
 	}
 	events, props, chunks := columns(t, pool)
 	before := rolluptest.Calendar(t, pool, "UTC")
@@ -100,6 +103,7 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	for off := 0; off < len(late); off += 50 {
 		_, err := s.InsertEvents(ctx, late[off:off+50])
 		require.NoError(t, err)
+		drain(t, m)
 	}
 	removed, err = rollup.Compact(ctx, pool, today)
 	require.NoError(t, err)

@@ -84,6 +84,20 @@ func assertRebuilt(t *testing.T, pool *pgxpool.Pool, tz string) {
 	}
 }
 
+// drain steps m until the feed has nothing m can take.
+func drain(t *testing.T, m *rollup.Materializer) int {
+	t.Helper()
+	total := 0
+	for {
+		n, err := m.Step(context.Background())
+		require.NoError(t, err)
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+}
+
 func deadlocks(t *testing.T, pool *pgxpool.Pool) int64 {
 	t.Helper()
 	var n int64
@@ -94,9 +108,11 @@ func deadlocks(t *testing.T, pool *pgxpool.Pool) int64 {
 
 // TestApplyMatchesRebuild writes events through the real write path in
 // shuffled batches from four goroutines at once, redelivering some
-// batches, so that late events, users' cohorts moving back and the same
-// users in concurrent batches all occur. The incremental rollups of every
-// zone must then equal the ones rebuilt from scratch, without a deadlock.
+// batches, while four materializers move the feed into the rollups in
+// small chunks, so that late events, users' cohorts moving back and the
+// same users in concurrent chunks all occur. The incremental rollups of
+// every zone must then equal the ones rebuilt from scratch, without a
+// deadlock.
 func TestApplyMatchesRebuild(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -130,11 +146,39 @@ func TestApplyMatchesRebuild(t *testing.T) {
 			}
 		}()
 	}
+	materialized := make([]int, 4)
+	stop := make(chan struct{})
+	var mwg sync.WaitGroup
+	for w := range materialized {
+		m := rollup.NewMaterializer(pool, 200+100*w)
+		mwg.Go(func() {
+			for {
+				n, err := m.Step(ctx)
+				assert.NoError(t, err)
+				materialized[w] += n
+				if n == 0 {
+					select {
+					case <-stop:
+						materialized[w] += drain(t, m)
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}
+		})
+	}
 	for _, b := range batches {
 		work <- b
 	}
 	close(work)
 	wg.Wait()
+	close(stop)
+	mwg.Wait()
+	applied := 0
+	for _, n := range materialized {
+		applied += n
+	}
+	require.Equal(t, len(evs), applied, "each event materialized once")
 	total := 0
 	for _, n := range inserted {
 		total += n
@@ -174,35 +218,34 @@ func TestApplyMatchesRebuild(t *testing.T) {
 }
 
 // TestApplyWithMemosMatchesRebuild stores events that mostly repeat a
-// user's activity of a day, as steady traffic does, through two stores at
-// once (two replicas, each remembering what it committed), adding a zone
-// half way. Whatever each replica's memory spares, the rollups of every
-// zone must equal the ones rebuilt from scratch.
+// user's activity of a day, as steady traffic does, while two
+// materializers (two replicas, each remembering what it committed) move
+// them into the rollups, adding a zone half way. Whatever each replica's
+// memory spares, the rollups of every zone must equal the ones rebuilt
+// from scratch.
 func TestApplyWithMemosMatchesRebuild(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, a := migrated(t)
-	b := store.New(pool)
+	pool, s := migrated(t)
 	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC", "Europe/Kyiv"}))
 	// 40 users, 3 types, 12 days: most events repeat a stored activity.
 	evs := genEventsOf(4, 6000, 40, 3, 12)
 	r := rand.New(rand.NewPCG(5, 5))
 	r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
-	stores := []*store.Store{a, b}
+	replicas := []*rollup.Materializer{rollup.NewMaterializer(pool, 100), rollup.NewMaterializer(pool, 150)}
 	for half, part := range [][]*event.Event{evs[:3000], evs[3000:]} {
 		if half == 1 {
 			require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"America/New_York"}))
 		}
-		var wg sync.WaitGroup
-		for w, s := range stores {
-			wg.Go(func() {
-				for off := w * 100; off < len(part); off += 200 {
-					_, err := s.InsertEvents(ctx, part[off:min(off+100, len(part))])
-					assert.NoError(t, err)
-				}
-			})
+		for off := 0; off < len(part); off += 400 {
+			_, err := s.InsertEvents(ctx, part[off:min(off+400, len(part))])
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for _, m := range replicas {
+				wg.Go(func() { drain(t, m) })
+			}
+			wg.Wait()
 		}
-		wg.Wait()
 	}
 	var stored int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&stored))
@@ -212,8 +255,9 @@ func TestApplyWithMemosMatchesRebuild(t *testing.T) {
 	}
 }
 
-// TestEnsureTimezonesBackfills adds a zone after events were stored: its
-// rollups must be those of a database where the zone was there first.
+// TestEnsureTimezonesBackfills adds a zone after events were stored, with
+// some of them still in the feed: its rollups must be those of a database
+// where the zone was there first.
 func TestEnsureTimezonesBackfills(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -221,13 +265,21 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 	early, earlyStore := migrated(t)
 	require.NoError(t, rollup.EnsureTimezones(ctx, early, []string{"Europe/Kyiv"}))
 	late, lateStore := migrated(t)
+	// The same chunks in both, so that ids are given in the same order.
+	earlyRollups, lateRollups := rollup.NewMaterializer(early, 0), rollup.NewMaterializer(late, 0)
 	for off := 0; off < len(evs); off += 100 {
 		_, err := earlyStore.InsertEvents(ctx, evs[off:off+100])
 		require.NoError(t, err)
 		_, err = lateStore.InsertEvents(ctx, evs[off:off+100])
 		require.NoError(t, err)
+		if off < 300 {
+			drain(t, earlyRollups)
+			drain(t, lateRollups)
+		}
 	}
+	drain(t, earlyRollups)
 	require.NoError(t, rollup.EnsureTimezones(ctx, late, []string{"UTC", "Europe/Kyiv"}))
+	assert.Equal(t, 300, drain(t, lateRollups), "the events still in the feed reach the new zone too")
 	tzs, err := rollup.Timezones(ctx, late)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Europe/Kyiv", "UTC"}, tzs)
@@ -240,12 +292,13 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 // TestFirstEventAtTheZeroTime stores a user's event, then an earlier one
 // at 0001-01-01T00:00:00Z (a valid time, and Go's zero time), then one on
 // a new day: the user's cohort stays year 1's, in every zone, whether the
-// store remembers the user from an earlier batch or reads them back.
+// materializer remembers the user from an earlier chunk or reads them back.
 func TestFirstEventAtTheZeroTime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, remembering := migrated(t)
+	pool, s := migrated(t)
 	require.NoError(t, rollup.EnsureTimezones(ctx, pool, zones))
+	remembering := rollup.NewMaterializer(pool, 0)
 	at := func(project, id, ts string) []*event.Event {
 		ce := cloudevents.New()
 		ce.SetID(id)
@@ -260,13 +313,14 @@ func TestFirstEventAtTheZeroTime(t *testing.T) {
 	}
 	for _, project := range []string{"shop", "blog"} {
 		for i, ts := range []string{"2026-11-26T01:00:00Z", "0001-01-01T00:00:00Z", "2026-11-27T01:00:00Z"} {
-			s := remembering
+			m := remembering
 			if project == "blog" {
-				s = store.New(pool) // nothing remembered: the user is read back
+				m = rollup.NewMaterializer(pool, 0) // nothing remembered: the user is read back
 			}
 			res, err := s.InsertEvents(ctx, at(project, fmt.Sprint(i), ts))
 			require.NoError(t, err)
 			require.Equal(t, 1, res.Inserted)
+			require.Equal(t, 1, drain(t, m))
 		}
 	}
 	rows, err := pool.Query(ctx, "SELECT first_seen FROM rollup_users ORDER BY project")

@@ -83,6 +83,7 @@ func TestRebuildRepairsDamagedRollups(t *testing.T) {
 	cfg, pool, s := setup(t)
 	_, err := s.InsertEvents(ctx, events(1, 0, 3000))
 	require.NoError(t, err)
+	rolluptest.Materialize(t, pool)
 
 	code, out, _ := run(t, cfg, "zones")
 	require.Equal(t, 0, code)
@@ -108,20 +109,25 @@ func TestRebuildRepairsDamagedRollups(t *testing.T) {
 }
 
 // TestRebuildWhileConsumersWrite rebuilds one zone again and again while
-// batches are stored: nothing committed meanwhile may be lost or counted
-// twice, so the rollups must end equal to a rebuild after the writes.
+// batches are stored and materialized: nothing committed meanwhile may be
+// lost or counted twice, so the rollups must end equal to a rebuild after
+// the writes.
 func TestRebuildWhileConsumersWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg, pool, s := setup(t)
 	_, err := s.InsertEvents(ctx, events(2, 0, 2000))
 	require.NoError(t, err)
+	rolluptest.Materialize(t, pool)
 
 	var wg sync.WaitGroup
 	more := events(3, 2000, 4000)
+	m := rollup.NewMaterializer(pool, 0)
 	wg.Go(func() {
 		for off := 0; off < len(more); off += 200 {
 			_, err := s.InsertEvents(ctx, more[off:off+200])
+			assert.NoError(t, err)
+			_, err = m.Step(ctx)
 			assert.NoError(t, err)
 		}
 	})
@@ -130,6 +136,7 @@ func TestRebuildWhileConsumersWrite(t *testing.T) {
 		require.Equal(t, 0, code, errOut)
 	}
 	wg.Wait()
+	rolluptest.Materialize(t, pool)
 
 	written := state(t, pool)
 	code, _, errOut := run(t, cfg, "rebuild")
@@ -143,6 +150,7 @@ func TestRebuildUsageErrors(t *testing.T) {
 	cfg, pool, s := setup(t)
 	_, err := s.InsertEvents(ctx, events(4, 0, 500))
 	require.NoError(t, err)
+	rolluptest.Materialize(t, pool)
 	_, err = pool.Exec(ctx, `DELETE FROM rollup_retention WHERE tz = 'UTC'`)
 	require.NoError(t, err)
 	damaged := state(t, pool)

@@ -23,12 +23,18 @@ type DAUPoint struct {
 
 // dau answers stats-dau: per bucket, the distinct subjects with a matching
 // event in it. The rollups answer it in a rolled-up zone with no source or
-// property filter and at most one type; the columns answer the rest.
+// property filter and at most one type, when the feed holds no event of
+// its days; the columns, with the feed's events, answer the rest.
 func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string, err error) {
 	buckets := q.Buckets()
 	counts := make([]int64, len(buckets))
 	err = e.read(ctx, func(tx pgx.Tx) error {
 		ok, err := e.zoneRolledUp(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		w := windowOf(q)
+		withTail, err := touched(ctx, tx, q, w.dayLo, w.dayHi)
 		if err != nil {
 			return err
 		}
@@ -40,12 +46,12 @@ func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string,
 		if len(q.Types) > 0 {
 			types = ids
 		}
-		if ok && q.Source == "" && len(q.Props) == 0 && len(q.Types) <= 1 {
+		if ok && !withTail && q.Source == "" && len(q.Props) == 0 && len(q.Types) <= 1 {
 			path = pathRollup
 			return dauRollup(ctx, tx, q, types, buckets, counts)
 		}
 		path = pathColumns
-		return dauColumns(ctx, tx, q, types, buckets, counts)
+		return dauColumns(ctx, tx, q, types, buckets, counts, withTail)
 	})
 	if err != nil {
 		return res, path, err
@@ -89,9 +95,9 @@ func dauRollup(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets
 	return nil
 }
 
-func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets []rollup.Day, counts []int64) error {
+func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets []rollup.Day, counts []int64, withTail bool) error {
 	sel, ok, err := baseSelection(ctx, tx, q)
-	if err != nil || !ok {
+	if err != nil || (!ok && !withTail) {
 		return err
 	}
 	top, err := maxUID(ctx, tx, q.Project)
@@ -99,6 +105,13 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 		return err
 	}
 	w := windowOf(q)
+	var tl *tail
+	if withTail {
+		if tl, err = loadTail(ctx, tx, q, w.dayLo, w.dayHi, top); err != nil {
+			return err
+		}
+		top = tl.top
+	}
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, buckets)
 	sets := make([]*userSet, len(buckets))
@@ -108,7 +121,7 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 		}
 		return sets[k]
 	}
-	err = scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, func(b *batch) {
+	add := func(b *batch) {
 		rb := bi.row(b.utcDay)
 		if k, whole := rb.single(); whole {
 			if k >= 0 {
@@ -121,9 +134,24 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 				set(k).add(u)
 			}
 		}
-	})
+	}
+	if ok {
+		if err := scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, add); err != nil {
+			return err
+		}
+	}
+	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), add)
 	for i, s := range sets {
 		counts[i] = int64(s.len())
 	}
-	return err
+	return nil
+}
+
+// typeNames is a type filter for the tail: nil (any type) when names is
+// empty.
+func typeNames(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	return names
 }

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
@@ -163,15 +165,28 @@ type fixture struct {
 	// urls[name] serves the function as configured; columns[name] the
 	// same with the rollup path turned off.
 	urls, columns map[string]string
+	pool          *pgxpool.Pool
+	// tail is true while the rollup feed holds events (the older half):
+	// answers then add the feed's events to the rollups.
+	tail bool
+}
+
+// materialize moves the feed into the rollups, as consume-batch does.
+func (f *fixture) materialize(t *testing.T) {
+	t.Helper()
+	rolluptest.Materialize(t, f.pool)
+	f.tail = false
 }
 
 var functionNames = []string{"stats-dau", "stats-top", "stats-retention"}
 
 // newFixture stores the events out of time order (the older half after
 // the newer, so first events and cohorts move back), redelivers some and
-// re-sends some identities with other times (both ignored). The functions
-// start between the halves, so Europe/Kyiv's rollups are built from the
-// first half and then kept up by Apply.
+// re-sends some identities with other times (both ignored). The newer half
+// is materialized into the rollups, the older half stays in the feed (the
+// tail) until f.materialize. The functions start between the halves, so
+// Europe/Kyiv's rollups are built from the first half and then kept up by
+// Apply.
 func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -207,6 +222,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		}
 	}
 	insert(newer)
+	rolluptest.Materialize(t, pool)
 
 	cfg := stats.Config{
 		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
@@ -217,7 +233,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		RollupTimezones: "UTC, Europe/Kyiv",
 	}
 	require.NoError(t, cfg.Validate())
-	f := &fixture{events: evs, urls: map[string]string{}, columns: map[string]string{}}
+	f := &fixture{events: evs, urls: map[string]string{}, columns: map[string]string{}, pool: pool, tail: true}
 	for _, spec := range []serve.Spec{stats.DAUSpec, stats.TopSpec, stats.RetentionSpec} {
 		f.urls[spec.Name()] = serveFunction(t, spec.Name(), func(deps serve.Deps) (*serve.Function, error) {
 			switch spec.Name() {

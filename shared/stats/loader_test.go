@@ -13,6 +13,7 @@ import (
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
@@ -42,7 +43,8 @@ func bootStats(t *testing.T, url string) map[string]string {
 
 // TestLoaderMatchesInsertEvents: the bulk rollup.Loader, which the stats
 // benchmark loads with, must give the answers of the consumer's write
-// path (store.InsertEvents and rollup.Apply), on both query paths.
+// path (store.InsertEvents, then the materializer's rollup.Apply), on both
+// query paths.
 func TestLoaderMatchesInsertEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -62,6 +64,7 @@ func TestLoaderMatchesInsertEvents(t *testing.T) {
 		_, err := s.InsertEvents(ctx, batch)
 		require.NoError(t, err)
 	}
+	rolluptest.Materialize(t, pool)
 
 	loaded := testenv.Database(t)
 	lpool, err := store.Open(ctx, config.Postgres{DatabaseURL: loaded, DatabaseMaxConns: 2})

@@ -29,8 +29,9 @@ type Cohort struct {
 // (first ever, not first in range); retained[k] counts the cohort's users
 // with an event matching return_type, source and properties in bucket
 // cohort+k, for k < periods and buckets up to to; retained[0] is the size.
-// The rollups answer it in a rolled-up zone with none of those filters;
-// the columns answer the rest.
+// The rollups answer it in a rolled-up zone with none of those filters,
+// when the feed holds no event up to the range's end; the columns, with
+// the feed's events, answer the rest.
 func (e *engine) retention(ctx context.Context, q *Query) (res RetentionResult, path string, err error) {
 	buckets := q.Buckets()
 	// counts[c][k]: users of cohort c active in bucket c+k (k=0: size).
@@ -43,12 +44,18 @@ func (e *engine) retention(ctx context.Context, q *Query) (res RetentionResult, 
 		if err != nil {
 			return err
 		}
-		if ok && q.Source == "" && len(q.Props) == 0 && q.StartType == "" && q.ReturnType == "" {
+		// A feed event of any day up to the range's end may change a
+		// cohort: a user's first event may be the feed's.
+		withTail, err := touched(ctx, tx, q, noDay, windowOf(q).dayHi)
+		if err != nil {
+			return err
+		}
+		if ok && !withTail && q.Source == "" && len(q.Props) == 0 && q.StartType == "" && q.ReturnType == "" {
 			path = pathRollup
 			return retentionRollup(ctx, tx, q, buckets, counts)
 		}
 		path = pathColumns
-		return retentionColumns(ctx, tx, q, buckets, counts)
+		return retentionColumns(ctx, tx, q, buckets, counts, withTail)
 	})
 	if err != nil {
 		return res, path, err
@@ -94,14 +101,22 @@ func retentionRollup(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.
 	return nil
 }
 
-func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.Day, counts [][]int64) error {
+func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.Day, counts [][]int64, withTail bool) error {
 	sel, ok, err := baseSelection(ctx, tx, q)
-	if err != nil || !ok {
+	if err != nil || (!ok && !withTail) {
 		return err
 	}
 	top, err := maxUID(ctx, tx, q.Project)
 	if err != nil {
 		return err
+	}
+	w := windowOf(q)
+	var tl *tail
+	if withTail {
+		if tl, err = loadTail(ctx, tx, q, noDay, w.dayHi, top); err != nil {
+			return err
+		}
+		top = tl.top
 	}
 	startSel, err := withType(ctx, tx, q.Project, sel, q.StartType)
 	if err != nil {
@@ -111,10 +126,13 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	if err != nil {
 		return err
 	}
-	w := windowOf(q)
 	bi := newBucketIndex(q, buckets)
 	startSel.dayLo, startSel.dayHi = w.dayLo, w.dayHi
 	returnSel.dayLo, returnSel.dayHi = w.dayLo, w.dayHi
+	// The tail's events by the same filters, history included: a tail
+	// event before the window moves its user's cohort out of it.
+	tailStart := filterOf(q, typeNames(nonEmpty(q.StartType)), noDay, w.dayHi)
+	tailReturn := filterOf(q, typeNames(nonEmpty(q.ReturnType)), w.dayLo, w.dayHi)
 
 	active := make([]*userSet, len(buckets))
 	addActive := func(b *batch) {
@@ -158,14 +176,25 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	wholeDays := bi.daysWhole(w)
 	switch {
 	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
-		// First-ever event of any kind: rollup_users knows it.
+		// First-ever event of any kind: rollup_users knows it, but for
+		// the tail's events, which may come first.
 		if err := firstSeen(ctx, tx, q.Project, w, first); err != nil {
 			return err
 		}
-		if err := scan(ctx, tx, &returnSel, need{secs: !wholeDays}, addActive); err != nil {
-			return err
+		if tl != nil {
+			for uid, t := range tl.firstSeen {
+				if t < w.start {
+					before.add(uid)
+				}
+			}
 		}
-	default:
+		tl.scan(tailStart, addFirst)
+		if ok {
+			if err := scan(ctx, tx, &returnSel, need{secs: !wholeDays}, addActive); err != nil {
+				return err
+			}
+		}
+	case ok:
 		// Who had a matching start event before the window: their cohort
 		// is earlier. Only user ids are read for that part of history.
 		history := startSel
@@ -181,7 +210,11 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 		if err != nil {
 			return err
 		}
+		tl.scan(tailStart, addFirst)
+	default:
+		tl.scan(tailStart, addFirst)
 	}
+	tl.scan(tailReturn, addActive)
 	for uid, t := range first {
 		if t == math.MaxInt64 || before.has(uint32(uid)) {
 			continue
@@ -196,6 +229,14 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 		}
 	}
 	return nil
+}
+
+// nonEmpty is a one-name type filter, or none.
+func nonEmpty(name string) []string {
+	if name == "" {
+		return nil
+	}
+	return []string{name}
 }
 
 // withType narrows sel to one type when name is set; a type no event has

@@ -25,8 +25,9 @@ type TopEvent struct {
 // top answers stats-top: per type, the matching events (anonymous ones
 // included) and their distinct subjects, ordered by count descending then
 // type ascending (byte order), at most q.Limit. The rollups answer it in a
-// rolled-up zone without source or property filters; the columns answer
-// the rest.
+// rolled-up zone without source or property filters, when the feed holds
+// no event of its days; the columns, with the feed's events, answer the
+// rest.
 func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string, err error) {
 	counts := map[uint32]int64{}
 	users := map[uint32]int64{}
@@ -36,8 +37,13 @@ func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string,
 		if err != nil {
 			return err
 		}
+		w := windowOf(q)
+		withTail, err := touched(ctx, tx, q, w.dayLo, w.dayHi)
+		if err != nil {
+			return err
+		}
 		path = pathColumns
-		if ok && q.Source == "" && len(q.Props) == 0 {
+		if ok && !withTail && q.Source == "" && len(q.Props) == 0 {
 			path = pathRollup
 		}
 		var types []uint32
@@ -45,24 +51,32 @@ func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string,
 			if types, _, err = typeIDs(ctx, tx, q.Project, q.Types); err != nil {
 				return err
 			}
-			if len(types) == 0 {
+			if len(types) == 0 && !withTail {
 				return nil
 			}
 		}
+		var tempNames map[uint32]string
 		if path == pathRollup {
 			err = topRollup(ctx, tx, q, types, counts, users)
 		} else {
-			err = topColumns(ctx, tx, q, types, counts, users)
+			tempNames, err = topColumns(ctx, tx, q, types, counts, users, withTail)
 		}
 		if err != nil || len(counts) == 0 {
 			return err
 		}
 		ids := make([]int32, 0, len(counts))
 		for id := range counts {
-			ids = append(ids, int32(id))
+			if id < tempIDs {
+				ids = append(ids, int32(id))
+			}
 		}
-		names, err = rollup.NameIDs(ctx, tx, q.Project, ids)
-		return err
+		if names, err = rollup.NameIDs(ctx, tx, q.Project, ids); err != nil {
+			return err
+		}
+		for id, name := range tempNames {
+			names[id] = name
+		}
+		return nil
 	})
 	if err != nil {
 		return res, path, err
@@ -126,26 +140,46 @@ func topRollup(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts,
 	return nil
 }
 
-func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts, users map[uint32]int64) error {
+// topColumns counts from the columns, and the tail's events with
+// withTail; it returns the names of the types only the tail has.
+func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts, users map[uint32]int64, withTail bool) (map[uint32]string, error) {
 	sel, ok, err := baseSelection(ctx, tx, q)
-	if err != nil || !ok {
-		return err
+	if err != nil || (!ok && !withTail) {
+		return nil, err
 	}
 	top, err := maxUID(ctx, tx, q.Project)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	w := windowOf(q)
+	var tl *tail
+	if withTail {
+		if tl, err = loadTail(ctx, tx, q, w.dayLo, w.dayHi, top); err != nil {
+			return nil, err
+		}
+		top = tl.top
+	}
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, q.Buckets())
 	// Per type: a slot, its count and its users; slot[typeID] is slot+1.
+	// Types only the tail has (ids from tempIDs up) have slots of their own.
 	var (
-		slot []int32
-		ids  []uint32
-		n    []int64
-		sets []*userSet
+		slot    []int32
+		tempSet = map[uint32]int{}
+		ids     []uint32
+		n       []int64
+		sets    []*userSet
 	)
 	slotOf := func(t uint32) int {
+		if t >= tempIDs {
+			k, found := tempSet[t]
+			if !found {
+				ids, n, sets = append(ids, t), append(n, 0), append(sets, newUserSet(top))
+				k = len(ids) - 1
+				tempSet[t] = k
+			}
+			return k
+		}
 		if int(t) >= len(slot) {
 			slot = append(slot, make([]int32, int(t)+1-len(slot))...)
 		}
@@ -155,13 +189,7 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 		}
 		return int(slot[t]) - 1
 	}
-	add := func(k int, u uint32) {
-		n[k]++
-		if u != 0 {
-			sets[k].add(u)
-		}
-	}
-	err = scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, func(b *batch) {
+	add := func(b *batch) {
 		rb := bi.row(b.utcDay)
 		whole, in := rb.single()
 		if in && whole < 0 {
@@ -179,11 +207,23 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 			if k < 0 {
 				k = slotOf(b.types[i])
 			}
-			add(k, u)
+			n[k]++
+			if u != 0 {
+				sets[k].add(u)
+			}
 		}
-	})
+	}
+	if ok {
+		if err := scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, add); err != nil {
+			return nil, err
+		}
+	}
+	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), add)
 	for k, t := range ids {
 		counts[t], users[t] = n[k], int64(sets[k].len())
 	}
-	return err
+	if tl == nil {
+		return nil, nil
+	}
+	return tl.names, nil
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -31,9 +30,6 @@ var eventColumns = []string{
 type Store struct {
 	pool *pgxpool.Pool
 
-	// memo spares rollup work that stored facts make needless.
-	memo *rollup.Memo
-
 	mu sync.Mutex
 	// partitions caches the UTC days whose partition is known to exist, so
 	// the hot path does not ask PostgreSQL for every batch.
@@ -42,35 +38,47 @@ type Store struct {
 
 // New returns a Store on pool. The schema must be migrated (Migrate).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, memo: rollup.NewMemo(), partitions: map[time.Time]bool{}}
+	return &Store{pool: pool, partitions: map[time.Time]bool{}}
 }
 
 // Pool returns the connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// InsertResult tells what InsertEvents stored.
+// InsertResult tells what InsertRecords stored.
 type InsertResult struct {
 	// Inserted counts events stored now; Duplicates counts the rest, whose
 	// identity was stored before or earlier in the same batch.
 	Inserted, Duplicates int
-	// New[i] is true when evs[i] was stored by this call.
+	// New[i] is true when the i-th event was stored by this call.
 	New []bool
 }
 
-// InsertEvents stores evs at most once each by identity (project, source,
+// InsertEvents stores evs as InsertRecords does. An event whose stored form
+// cannot be made is a PermanentError.
+func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertResult, error) {
+	recs := make([]event.Record, len(evs))
+	for i, e := range evs {
+		r, err := event.ToRecord(e)
+		if err != nil {
+			return InsertResult{New: make([]bool, len(evs))}, &PermanentError{Err: err}
+		}
+		recs[i] = r
+	}
+	return s.InsertRecords(ctx, recs)
+}
+
+// InsertRecords stores recs at most once each by identity (project, source,
 // id), in one transaction: the identities not in event_ids yet go there
 // first (in sorted order, so that concurrent batches never deadlock), then
-// only those events into events, then the same events into the rollups. Re-inserting an event, with any time, changes nothing.
-// When it returns an error nothing was stored; IsPermanent tells whether
-// retrying the same events can ever succeed.
-func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertResult, error) {
-	res := InsertResult{New: make([]bool, len(evs))}
-	if len(evs) == 0 {
+// only those events into events, and into the rollup feed, from which a
+// rollup.Materializer moves them into the rollups later. Re-inserting an
+// event, with any time, changes nothing. When it returns an error nothing
+// was stored; IsPermanent tells whether retrying the same events can ever
+// succeed.
+func (s *Store) InsertRecords(ctx context.Context, recs []event.Record) (InsertResult, error) {
+	res := InsertResult{New: make([]bool, len(recs))}
+	if len(recs) == 0 {
 		return res, nil
-	}
-	rows, err := toRows(evs)
-	if err != nil {
-		return res, err
 	}
 	var lastErr error
 	// Identities are copied, which fails if any of them is stored: rare,
@@ -78,16 +86,13 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 	// the batch inserts them with ON CONFLICT instead.
 	copyIDs := true
 	for attempt := 0; attempt < maxTxAttempts; attempt++ {
-		if err := s.ensurePartitions(ctx, rows); err != nil {
+		if err := s.ensurePartitions(ctx, recs); err != nil {
 			return res, err
 		}
-		var learned *rollup.Learned
-		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
-			learned, err = insertTx(ctx, tx, rows, res.New, s.memo, copyIDs)
-			return err
+		lastErr = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			return insertTx(ctx, tx, recs, res.New, copyIDs)
 		})
 		if lastErr == nil {
-			s.memo.Learn(learned)
 			break
 		}
 		clear(res.New)
@@ -114,120 +119,79 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*event.Event) (InsertRes
 			res.Inserted++
 		}
 	}
-	res.Duplicates = len(evs) - res.Inserted
+	res.Duplicates = len(recs) - res.Inserted
 	return res, nil
 }
 
-// row is one event as stored.
-type row struct {
-	project, source, id, typ string
-	subject, dataContentType *string
-	dataSchema               *string
-	time, receivedAt         time.Time
-	props, data, extensions  []byte
-}
-
-func toRows(evs []*event.Event) ([]row, error) {
-	rows := make([]row, len(evs))
-	for i, e := range evs {
-		ce := &e.CE
-		r := row{
-			project: e.Project, source: ce.Source(), id: ce.ID(), typ: ce.Type(),
-			subject: nonEmpty(ce.Subject()), dataContentType: nonEmpty(ce.DataContentType()),
-			dataSchema: nonEmpty(ce.DataSchema()),
-			time:       ce.Time().UTC(), receivedAt: e.ReceivedAt.UTC(),
-		}
-		if d := ce.Data(); len(d) > 0 {
-			if event.HasJSONData(ce) && event.IsProperties(d) {
-				r.props = d
-			} else {
-				r.data = d
-			}
-		}
-		r.extensions = []byte("{}")
-		if exts := ce.Extensions(); len(exts) > 0 {
-			ext, err := json.Marshal(exts)
-			if err != nil {
-				return nil, &PermanentError{Err: fmt.Errorf("event %q: extensions: %w", ce.ID(), err)}
-			}
-			r.extensions = ext
-		}
-		rows[i] = r
-	}
-	return rows, nil
-}
-
-func nonEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// insertTx writes rows in tx and returns what the rollups learned, for the
-// memo once tx committed.
-func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *rollup.Memo, copyIDs bool) (*rollup.Learned, error) {
+// insertTx writes recs in tx: identities, events, and the feed of the
+// rollups.
+func insertTx(ctx context.Context, tx pgx.Tx, recs []event.Record, isNew []bool, copyIDs bool) error {
 	// The first occurrence of an identity in the batch is the candidate;
 	// sorted so every transaction takes identity locks in the same order.
-	first := map[[3]string]int{}
-	order := make([]int, 0, len(rows))
-	for i, r := range rows {
-		k := [3]string{r.project, r.source, r.id}
+	first := make(map[[3]string]int, len(recs))
+	order := make([]int, 0, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		k := [3]string{r.Project, r.Source, r.ID}
 		if _, seen := first[k]; !seen {
 			first[k] = i
 			order = append(order, i)
 		}
 	}
 	sort.Slice(order, func(a, b int) bool {
-		ra, rb := rows[order[a]], rows[order[b]]
-		if ra.project != rb.project {
-			return ra.project < rb.project
+		ra, rb := &recs[order[a]], &recs[order[b]]
+		if ra.Project != rb.Project {
+			return ra.Project < rb.Project
 		}
-		if ra.source != rb.source {
-			return ra.source < rb.source
+		if ra.Source != rb.Source {
+			return ra.Source < rb.Source
 		}
-		return ra.id < rb.id
+		return ra.ID < rb.ID
 	})
-	projects := make([]string, len(order))
-	sources := make([]string, len(order))
-	ids := make([]string, len(order))
-	times := make([]time.Time, len(order))
-	for j, i := range order {
-		projects[j], sources[j], ids[j], times[j] = rows[i].project, rows[i].source, rows[i].id, rows[i].time
+	if err := insertIdentities(ctx, tx, recs, order, first, isNew, copyIDs); err != nil {
+		return err
 	}
-	if err := insertIdentities(ctx, tx, first, projects, sources, ids, times, isNew, copyIDs); err != nil {
-		return nil, err
-	}
-	copyRows := make([][]any, 0, len(order))
 	fresh := make([]rollup.Event, 0, len(order))
-	for i, r := range rows {
-		if !isNew[i] {
-			continue
+	for i := range recs {
+		if isNew[i] {
+			r := &recs[i]
+			fresh = append(fresh, rollup.Event{
+				Project: r.Project, Source: r.Source, ID: r.ID, Type: r.Type,
+				Subject: r.Subject, Time: r.Time, Props: r.Props,
+			})
 		}
-		copyRows = append(copyRows, []any{
-			r.project, r.source, r.id, r.typ, r.subject, r.time, r.receivedAt,
-			r.dataContentType, r.dataSchema, jsonbOrNil(r.props), r.data, string(r.extensions),
-		})
-		var subject string
-		if r.subject != nil {
-			subject = *r.subject
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	// Rows are made as COPY asks for them: a batch's worth of []any would
+	// be garbage at once.
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		for i < len(recs) && !isNew[i] {
+			i++
 		}
-		fresh = append(fresh, rollup.Event{
-			Project: r.project, Source: r.source, ID: r.id, Type: r.typ,
-			Subject: subject, Time: r.time, Props: r.props,
-		})
+		if i == len(recs) {
+			return nil, nil
+		}
+		r := &recs[i]
+		i++
+		return []any{
+			r.Project, r.Source, r.ID, r.Type, nilIfEmpty(r.Subject), r.Time, r.ReceivedAt,
+			nilIfEmpty(r.DataContentType), nilIfEmpty(r.DataSchema), jsonbOrNil(r.Props), r.Data, string(r.Extensions),
+		}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, src); err != nil {
+		return fmt.Errorf("copy events: %w", err)
 	}
-	if len(copyRows) == 0 {
-		return nil, nil
+	return rollup.WriteFeed(ctx, tx, fresh)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(copyRows)); err != nil {
-		return nil, fmt.Errorf("copy events: %w", err)
-	}
-	learned, err := rollup.Apply(ctx, tx, fresh, memo)
-	if err != nil {
-		return nil, fmt.Errorf("rollups: %w", err)
-	}
-	return learned, nil
+	return s
 }
 
 // insertIdentities stores the identities (sorted; first maps each to its
@@ -235,19 +199,30 @@ func insertTx(ctx context.Context, tx pgx.Tx, rows []row, isNew []bool, memo *ro
 // copies them all, which costs about half of INSERT … ON CONFLICT but fails
 // with 23505 when one is stored already (or by a concurrent batch, once it
 // committed); the caller then tries again without copyIDs.
-func insertIdentities(ctx context.Context, tx pgx.Tx, first map[[3]string]int, projects, sources, ids []string, times []time.Time, isNew []bool, copyIDs bool) error {
+func insertIdentities(ctx context.Context, tx pgx.Tx, recs []event.Record, order []int, first map[[3]string]int, isNew []bool, copyIDs bool) error {
 	if copyIDs {
-		rows := make([][]any, len(ids))
-		for j := range ids {
-			rows[j] = []any{projects[j], sources[j], ids[j], times[j]}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(rows)); err != nil {
+		j := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if j == len(order) {
+				return nil, nil
+			}
+			r := &recs[order[j]]
+			j++
+			return []any{r.Project, r.Source, r.ID, r.Time}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, src); err != nil {
 			return fmt.Errorf("copy identities: %w", err)
 		}
-		for _, i := range first {
+		for _, i := range order {
 			isNew[i] = true
 		}
 		return nil
+	}
+	projects, sources, ids := make([]string, len(order)), make([]string, len(order)), make([]string, len(order))
+	times := make([]time.Time, len(order))
+	for j, i := range order {
+		r := &recs[i]
+		projects[j], sources[j], ids[j], times[j] = r.Project, r.Source, r.ID, r.Time
 	}
 	got, err := tx.Query(ctx, `
 		INSERT INTO event_ids (project, source, id, time)
@@ -280,11 +255,11 @@ func jsonbOrNil(b []byte) any {
 // ensurePartitions creates the daily partitions the rows need, each in its
 // own short transaction outside the insert: creating a partition locks the
 // parent table, which must not happen while holding row locks.
-func (s *Store) ensurePartitions(ctx context.Context, rows []row) error {
+func (s *Store) ensurePartitions(ctx context.Context, recs []event.Record) error {
 	var missing []time.Time
 	s.mu.Lock()
-	for _, r := range rows {
-		d := r.time.Truncate(24 * time.Hour)
+	for i := range recs {
+		d := recs[i].Time.Truncate(24 * time.Hour)
 		if !s.partitions[d] {
 			s.partitions[d] = false
 			missing = append(missing, d)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -129,14 +130,17 @@ func TestConcurrentBatchesSharingIdentitiesStoreEachOnce(t *testing.T) {
 	wg.Wait()
 	var ids, elements int
 	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT count(*) FROM event_ids").Scan(&ids))
-	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT coalesce(sum(n), 0) FROM rollup_cols WHERE kind = 't'").Scan(&elements))
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT coalesce(sum(n), 0) FROM rollup_feed").Scan(&elements))
 	var inEvents int
 	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT count(DISTINCT id) FROM events").Scan(&inEvents))
 	assert.Equal(t, countEvents(t, s.Pool()), inEvents, "no identity twice in events")
 	assert.EqualValues(t, inEvents, inserted.Load(), "each stored event counted inserted once")
 	assert.Equal(t, inEvents, ids)
-	assert.Equal(t, inEvents, elements, "each stored event once in the columns")
+	assert.Equal(t, inEvents, elements, "each stored event once in the rollup feed")
 	assert.Greater(t, inEvents, distinct/2)
+	assert.Equal(t, inEvents, rolluptest.Materialize(t, s.Pool()))
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT coalesce(sum(n), 0) FROM rollup_cols WHERE kind = 't'").Scan(&elements))
+	assert.Equal(t, inEvents, elements, "each stored event once in the columns")
 }
 
 func TestInsertEventsKeepsNonJSONDataAsBytes(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/rollup"
@@ -41,4 +42,21 @@ func Calendar(t testing.TB, q rollup.Querier, tz string) map[string][]string {
 		out[table] = got
 	}
 	return out
+}
+
+// Materialize moves the whole rollup feed of the database behind pool into
+// the rollups, as consume-batch's materializer does, and returns the events
+// it moved.
+func Materialize(t testing.TB, pool *pgxpool.Pool) int {
+	t.Helper()
+	m := rollup.NewMaterializer(pool, 0)
+	total := 0
+	for {
+		n, err := m.Step(context.Background())
+		require.NoError(t, err)
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
 }

@@ -1,0 +1,146 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// rollupPoll is how often the materializer loop looks at the feed when no
+// batch of this process woke it: other replicas store events too.
+const rollupPoll = 250 * time.Millisecond
+
+// gaugeEvery is how often the lag, dead-letter and backlog gauges are read.
+const gaugeEvery = 5 * time.Second
+
+// wakeRollups tells the materializer loop that events were stored.
+func (c *Consumer) wakeRollups() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Materialize moves the whole feed into the rollups, chunk by chunk, and
+// returns the events it moved. Stats never need it (they read the feed as
+// the tail of the rollups); it keeps that tail short.
+func (c *Consumer) Materialize(ctx context.Context) (int, error) {
+	if err := c.migrate(ctx); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		start := time.Now()
+		n, err := c.rollups.Step(ctx)
+		if err != nil {
+			c.m.failures.WithLabelValues("rollup").Inc()
+			return total, err
+		}
+		if n == 0 {
+			return total, nil
+		}
+		c.m.rollupStep.Observe(time.Since(start).Seconds())
+		c.m.materialized.Add(float64(n))
+		total += n
+	}
+}
+
+// runRollups keeps the feed short for the process's life: it materializes
+// whenever a batch of this process stored events, or every rollupPoll
+// (other replicas store events too). Failures are logged and retried with
+// backoff.
+func (c *Consumer) runRollups(ctx context.Context) error {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		if _, err := c.Materialize(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("rollup materializer", "error", err, "retry_in", backoff.String())
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		select {
+		case <-ctx.Done():
+		case <-c.wake:
+		case <-time.After(rollupPoll):
+		}
+	}
+	return nil
+}
+
+// runGauges refreshes what an operator watches: the consumer's lag and
+// acks pending, the dead letters and the rollup backlog. A failed read
+// leaves a gauge as it was; readiness tells the outage.
+func (c *Consumer) runGauges(ctx context.Context) error {
+	t := time.NewTicker(gaugeEvery)
+	defer t.Stop()
+	for {
+		c.readGauges(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Consumer) readGauges(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, gaugeEvery)
+	defer cancel()
+	if b, err := rollup.FeedBacklog(ctx, c.pool); err == nil {
+		c.m.rollupBacklog.Set(float64(b.Events))
+		lag := 0.0
+		if !b.Oldest.IsZero() {
+			lag = max(time.Since(b.Oldest).Seconds(), 0)
+		}
+		c.m.rollupLag.Set(lag)
+	}
+	c.mu.Lock()
+	cons := c.cons
+	c.mu.Unlock()
+	if cons != nil {
+		if info, err := cons.Info(ctx); err == nil {
+			c.m.pending.Set(float64(info.NumPending))
+			c.m.ackPending.Set(float64(info.NumAckPending))
+		}
+	}
+	if n, err := c.bus.DeadLetterCount(ctx); err == nil {
+		c.m.deadLetters.Set(float64(n))
+	} else if !errors.Is(err, bus.ErrUnavailable) {
+		c.log.Debug("dead-letter count", "error", err)
+	}
+}
+
+// background runs what consume-batch does besides answering requests: the
+// materializer and the gauges always, the drain loop with
+// CONSUME_CONTINUOUS. The first to fail stops the others.
+func (c *Consumer) background(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loops := []func(context.Context) error{c.runRollups, c.runGauges}
+	if c.cfg.Continuous {
+		loops = append(loops, c.Run)
+	}
+	errc := make(chan error, len(loops))
+	for _, run := range loops {
+		go func() { errc <- run(ctx) }()
+	}
+	var first error
+	for range loops {
+		if err := <-errc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+		cancel()
+	}
+	return first
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,180 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventfn/eventfn/shared/event"
+)
+
+// The feed (rollup_feed) holds the events that are stored but not yet in
+// the rollups: the transaction that inserts events writes them there too
+// (WriteFeed), one row per project, and a Materializer moves them into
+// the rollups in large chunks, deleting the rows it applied in the same
+// transaction. A feed row is therefore applied exactly once, and at every
+// instant each stored event is in the rollups or in the feed, never in
+// both: the rollups are materialized up to a watermark (what the feed no
+// longer holds) and stats add the feed's events, the tail past it, to
+// what they read (ReadFeed).
+
+// FeedEvents is the most events one feed row holds, so that a
+// materialization step can take a bounded chunk.
+const FeedEvents = 10000
+
+// WriteFeed adds evs, just inserted in tx, to the feed. It takes no lock
+// that another inserting transaction waits for: feed rows are new rows.
+func WriteFeed(ctx context.Context, tx pgx.Tx, evs []Event) error {
+	byProject := map[string][]event.Record{}
+	for _, e := range evs {
+		byProject[e.Project] = append(byProject[e.Project], event.Record{
+			Project: e.Project, Source: e.Source, Type: e.Type, Subject: e.Subject, Time: e.Time, Props: e.Props,
+		})
+	}
+	var rows [][]any
+	for project, recs := range byProject {
+		for off := 0; off < len(recs); off += FeedEvents {
+			part := recs[off:min(off+FeedEvents, len(recs))]
+			lo, hi := DayOf(part[0].Time, time.UTC), DayOf(part[0].Time, time.UTC)
+			for _, r := range part[1:] {
+				d := DayOf(r.Time, time.UTC)
+				lo, hi = min(lo, d), max(hi, d)
+			}
+			rows = append(rows, []any{project, int32(lo), int32(hi), int32(len(part)), event.EncodeRecords(nil, part)})
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_feed"}, []string{"project", "day_lo", "day_hi", "n", "events"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("write rollup feed: %w", err)
+	}
+	return nil
+}
+
+// decodeFeed reads one feed row's events.
+func decodeFeed(project string, b []byte) ([]Event, error) {
+	recs, err := event.DecodeRecords(b, project)
+	if err != nil {
+		return nil, fmt.Errorf("rollup feed: %w", err)
+	}
+	evs := make([]Event, len(recs))
+	for i, r := range recs {
+		evs[i] = Event{Project: r.Project, Source: r.Source, Type: r.Type, Subject: r.Subject, Time: r.Time, Props: r.Props}
+	}
+	return evs, nil
+}
+
+// ReadFeed returns the project's events still in the feed, as q's snapshot
+// sees them, of every feed row that may hold an event of a UTC day in
+// [dayLo, dayHi]: a row's events span [day_lo, day_hi], so some returned
+// events may lie outside, and the caller filters them. A stats query
+// reads the rollups and the feed in one snapshot, so every stored event is
+// counted once: by the rollups or here.
+func ReadFeed(ctx context.Context, q Querier, project string, dayLo, dayHi Day) ([]Event, error) {
+	rows, err := q.Query(ctx, `SELECT events FROM rollup_feed
+		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2`, project, int32(dayLo), int32(dayHi))
+	if err != nil {
+		return nil, fmt.Errorf("read rollup feed: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		evs, err := decodeFeed(project, slices.Clone(rows.RawValues()[0]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read rollup feed: %w", err)
+	}
+	return out, nil
+}
+
+// FeedTouches reports whether the project's feed, as q's snapshot sees it,
+// holds an event whose UTC day may lie in [dayLo, dayHi]: whether an answer
+// over those days needs the tail.
+func FeedTouches(ctx context.Context, q Querier, project string, dayLo, dayHi Day) (bool, error) {
+	rows, err := q.Query(ctx, `SELECT EXISTS (SELECT 1 FROM rollup_feed
+		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2)`, project, int32(dayLo), int32(dayHi))
+	if err != nil {
+		return false, fmt.Errorf("read rollup feed: %w", err)
+	}
+	found, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool])
+	if err != nil {
+		return false, fmt.Errorf("read rollup feed: %w", err)
+	}
+	return found, nil
+}
+
+// Backlog is what the feed holds: events not yet in the rollups.
+type Backlog struct {
+	// Events counts them.
+	Events int64
+	// Oldest is when the oldest of them was stored (zero when none).
+	Oldest time.Time
+}
+
+// FeedBacklog returns the feed's size.
+func FeedBacklog(ctx context.Context, q Querier) (Backlog, error) {
+	rows, err := q.Query(ctx, `SELECT coalesce(sum(n), 0)::bigint, coalesce(min(added_at), 'epoch') FROM rollup_feed`)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("rollup backlog: %w", err)
+	}
+	var b Backlog
+	_, err = pgx.ForEachRow(rows, []any{&b.Events, &b.Oldest}, func() error { return nil })
+	if err != nil {
+		return Backlog{}, fmt.Errorf("rollup backlog: %w", err)
+	}
+	if b.Events == 0 {
+		b.Oldest = time.Time{}
+	}
+	return b, nil
+}
+
+// claimFeed locks feed rows no other transaction holds, oldest first, up
+// to about maxEvents events (at least one row), and returns their events
+// and sequence numbers. The rows stay locked until tx ends, so concurrent
+// materializers take disjoint chunks.
+func claimFeed(ctx context.Context, tx pgx.Tx, maxEvents int) ([]Event, []int64, error) {
+	rows, err := tx.Query(ctx, `SELECT seq, n FROM rollup_feed ORDER BY seq
+		LIMIT $1 FOR UPDATE SKIP LOCKED`, max(maxEvents/100, 16))
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim rollup feed: %w", err)
+	}
+	var seqs []int64
+	var seq int64
+	var n int32
+	total := 0
+	if _, err := pgx.ForEachRow(rows, []any{&seq, &n}, func() error {
+		if len(seqs) == 0 || total+int(n) <= maxEvents {
+			seqs = append(seqs, seq)
+			total += int(n)
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("claim rollup feed: %w", err)
+	}
+	if len(seqs) == 0 {
+		return nil, nil, nil
+	}
+	rows, err = tx.Query(ctx, `SELECT project, events FROM rollup_feed WHERE seq = ANY($1)`, seqs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read rollup feed: %w", err)
+	}
+	defer rows.Close()
+	evs := make([]Event, 0, total)
+	for rows.Next() {
+		v := rows.RawValues()
+		part, err := decodeFeed(string(v[0]), slices.Clone(v[1]))
+		if err != nil {
+			return nil, nil, err
+		}
+		evs = append(evs, part...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read rollup feed: %w", err)
+	}
+	return evs, seqs, nil
+}

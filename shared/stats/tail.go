@@ -1,0 +1,211 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// The tail is the project's events that are stored but not yet in the
+// rollups: the rollup feed, read in the query's own snapshot, so that
+// every stored event is counted once, by the rollups or by the tail. A
+// query whose days the feed does not touch reads the rollups alone; one
+// whose days it does is answered from the columns, with the tail's events
+// added to what the scan gives (tail.scan), whatever path it would
+// otherwise take.
+
+// tempIDs is where ids the rollups have not given yet start: a type first
+// seen in the tail gets one above every id of rollup_names' sequence.
+const tempIDs = 1 << 31
+
+// tailEvent is one event of the tail, with the ids the columns would give
+// it.
+type tailEvent struct {
+	utcDay rollup.Day
+	sec    uint32
+	uid    uint32
+	typeID uint32
+	typ    string
+	source string
+	props  []rollup.PropValue
+}
+
+// tail is the tail of one query.
+type tail struct {
+	evs []tailEvent
+	// top is the highest user id, those the tail adds included.
+	top uint32
+	// names are the types the rollups do not know yet, by temporary id.
+	names map[uint32]string
+	// firstSeen is the stored first event (unix seconds) of the tail's
+	// users that the rollups know.
+	firstSeen map[uint32]int64
+}
+
+// touched reports whether the feed holds events of q's project on UTC days
+// [lo, hi] in tx's snapshot.
+func touched(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day) (bool, error) {
+	return rollup.FeedTouches(ctx, tx, q.Project, lo, hi)
+}
+
+// loadTail reads the project's feed events of UTC days [lo, hi] and gives
+// them the ids the rollups would: stored users and types keep theirs, new
+// ones get ids above top (the highest stored user id).
+func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top uint32) (*tail, error) {
+	evs, err := rollup.ReadFeed(ctx, tx, q.Project, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	t := &tail{top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{}}
+	var subjects, types []string
+	seenS, seenT := map[string]bool{}, map[string]bool{}
+	for _, e := range evs {
+		if d := rollup.DayOf(e.Time, time.UTC); d < lo || d > hi {
+			continue
+		}
+		if e.Subject != "" && !seenS[e.Subject] {
+			seenS[e.Subject] = true
+			subjects = append(subjects, e.Subject)
+		}
+		if !seenT[e.Type] {
+			seenT[e.Type] = true
+			types = append(types, e.Type)
+		}
+	}
+	typeIDs, err := rollup.LookupNames(ctx, tx, q.Project, rollup.NameType, types)
+	if err != nil {
+		return nil, err
+	}
+	next := uint32(tempIDs)
+	for _, name := range types {
+		if _, ok := typeIDs[name]; !ok {
+			typeIDs[name] = next
+			t.names[next] = name
+			next++
+		}
+	}
+	uids, err := t.users(ctx, tx, q.Project, subjects)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evs {
+		d := rollup.DayOf(e.Time, time.UTC)
+		if d < lo || d > hi {
+			continue
+		}
+		var uid uint32
+		if e.Subject != "" {
+			uid = uids[e.Subject]
+		}
+		t.evs = append(t.evs, tailEvent{
+			utcDay: d, sec: uint32(e.Time.Unix() - int64(d)*86400), uid: uid,
+			typeID: typeIDs[e.Type], typ: e.Type, source: e.Source, props: rollup.EventProps(e.Props),
+		})
+	}
+	return t, nil
+}
+
+// users returns the ids of subjects: stored ones from rollup_users (with
+// their first events, into t.firstSeen), new ones numbered from t.top+1
+// (t.top moves past them).
+func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []string) (map[string]uint32, error) {
+	out := make(map[string]uint32, len(subjects))
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT subject, uid, floor(extract(epoch FROM first_seen))::bigint FROM rollup_users
+		WHERE project = $1 AND subject = ANY($2)`, project, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("read tail users: %w", err)
+	}
+	var s string
+	var uid int32
+	var first int64
+	if _, err := pgx.ForEachRow(rows, []any{&s, &uid, &first}, func() error {
+		out[s] = uint32(uid)
+		t.firstSeen[uint32(uid)] = first
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read tail users: %w", err)
+	}
+	for _, s := range subjects {
+		if _, ok := out[s]; !ok {
+			t.top++
+			out[s] = t.top
+		}
+	}
+	return out, nil
+}
+
+// tailFilter is what a scan of the tail keeps, by name and value: the
+// tail's types, sources and property values need no id to be matched.
+type tailFilter struct {
+	// types, when not nil, are the type names kept.
+	types []string
+	// source, when set, is the source kept.
+	source string
+	// props are ANDed filters, each its alternative values.
+	props [][]rollup.PropValue
+	// dayLo and dayHi bound the UTC days kept, inclusive.
+	dayLo, dayHi rollup.Day
+}
+
+// filterOf returns q's source and property filters, for the UTC days
+// [lo, hi], with types (nil: any).
+func filterOf(q *Query, types []string, lo, hi rollup.Day) tailFilter {
+	f := tailFilter{types: types, source: q.Source, dayLo: lo, dayHi: hi}
+	for _, p := range q.Props {
+		f.props = append(f.props, rollup.FilterValues(p.Key, p.Value))
+	}
+	return f
+}
+
+func (f *tailFilter) match(e *tailEvent) bool {
+	if e.utcDay < f.dayLo || e.utcDay > f.dayHi {
+		return false
+	}
+	if f.types != nil && !slices.Contains(f.types, e.typ) {
+		return false
+	}
+	if f.source != "" && e.source != f.source {
+		return false
+	}
+	for _, alts := range f.props {
+		if !slices.ContainsFunc(e.props, func(v rollup.PropValue) bool { return slices.Contains(alts, v) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// scan calls fn with the tail's events that f keeps, in batches of one
+// UTC day, as scan does with the columns: every column filled.
+func (t *tail) scan(f tailFilter, fn func(*batch)) {
+	if t == nil {
+		return
+	}
+	byDay := map[rollup.Day]*batch{}
+	var days []rollup.Day
+	for i := range t.evs {
+		e := &t.evs[i]
+		if !f.match(e) {
+			continue
+		}
+		b := byDay[e.utcDay]
+		if b == nil {
+			b = &batch{utcDay: e.utcDay, types: []uint32{}}
+			byDay[e.utcDay] = b
+			days = append(days, e.utcDay)
+		}
+		b.uids, b.secs, b.types = append(b.uids, e.uid), append(b.secs, e.sec), append(b.types, e.typeID)
+	}
+	slices.Sort(days)
+	for _, d := range days {
+		fn(byDay[d])
+	}
+}
