@@ -30,11 +30,12 @@ type Event struct {
 // needless; the caller passes the returned Learned to memo.Learn once tx
 // committed, and drops it otherwise.
 //
-// Locks, after the caller's identity rows, are always taken in this
-// order: the zone list (shared), new names and property values (sorted),
-// projects gaining users (sorted), users (sorted), then the counters, zone
-// by zone and table by table in key order. Concurrent Apply calls
-// therefore wait for each other but never deadlock. An error leaves the
+// Apply first takes the rollups' writer lock (see zonesLockKey) for the
+// transaction: Apply calls, however many replicas run them, happen one at
+// a time, so each reads the users' stored days and counters knowing that
+// nothing else changes them until it commits, and needs no row locks of
+// its own. (Other transactions may still add names and property values:
+// those are inserted in sorted order with ON CONFLICT.) An error leaves the
 // transaction to be rolled back.
 func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, error) {
 	if len(evs) == 0 {
@@ -123,22 +124,13 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	if err := writeCols(ctx, tx, chunks); err != nil {
 		return nil, err
 	}
-	// The users are locked already; the counters below are rows every
-	// batch touches, locked from their write until the commit, so they
-	// come last.
 	if len(loud) > 0 {
 		if err := updateFirstSeen(ctx, tx, loud); err != nil {
 			return nil, err
 		}
 	}
-	known := map[userRef]time.Time{}
-	for k, u := range loud {
-		if u.hasStored {
-			known[userRef{k.project, u.uid}] = u.stored
-		}
-	}
 	for _, z := range zones {
-		if err := applyCalendar(ctx, tx, z.name, z.loc, items, known); err != nil {
+		if err := applyCalendar(ctx, tx, z.name, z.loc, items); err != nil {
 			return nil, err
 		}
 	}

@@ -32,19 +32,17 @@ type groupKey struct {
 }
 
 // applyCalendar adds items, all newly stored, to the calendar rollups of
-// one zone. Every user of items must be locked by the transaction (see
-// resolveUsers), so that user's rows in rollup_user_days change under us
-// in no other way.
+// one zone. Apply holds the rollups' writer lock, so no one else changes
+// the users' rows of rollup_user_days meanwhile.
 //
-// For each (user, type) it reads only the window of known active days
-// that the new days can touch: the nearest day before the earliest new
-// day, the days between the earliest and latest new day, and the nearest
-// day after the latest. That is enough to tell which days, weeks and
-// months are new for the user and which gaps of rollup_type_prevs change.
-// The user's first day, for the retention cohort, is the day of their
-// first_seen before this batch (known; absent for a new user). Only a late
-// event that moves a user's cohort reads all of that user's days.
-func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, known map[userRef]time.Time) error {
+// It reads, in one query, every stored active day of the users whose
+// items are not quiet: a user's days are few (one row per type and local
+// day active), and reading them whole by the primary key's prefix costs
+// far less than probing around each new day per (user, type). They tell
+// which days, weeks and months are new for the user, which gaps of
+// rollup_type_prevs change, and the user's first day: the retention
+// cohort, which a late event may move back.
+func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem) error {
 	d := newDeltas()
 	groups := map[groupKey][]Day{}
 	for _, it := range items {
@@ -58,119 +56,66 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 			groups[k] = append(groups[k], day)
 		}
 	}
-	keys := make([]groupKey, 0, len(groups))
-	n := len(groups)
-	projects, uids, types, los, his := make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int32, 0, n)
+	if len(groups) == 0 {
+		return d.write(ctx, tx, tz)
+	}
+	stored, err := storedDays(ctx, tx, tz, groups)
+	if err != nil {
+		return err
+	}
 	for k, days := range groups {
 		slices.Sort(days)
 		days = slices.Compact(days)
-		groups[k] = days
-		keys = append(keys, k)
-		projects, uids, types = append(projects, k.project), append(uids, int32(k.uid)), append(types, int32(k.typeID))
-		los, his = append(los, int32(days[0])), append(his, int32(days[len(days)-1]))
-	}
-	windows := make([]window, len(keys))
-	if len(keys) > 0 {
-		rows, err := tx.Query(ctx, windowSQL, tz, projects, uids, types, los, his)
-		if err != nil {
-			return fmt.Errorf("read active days (%s): %w", tz, err)
+		// The whole history of the group: its first day is the user's
+		// first of the type ever, so no day precedes the window.
+		w := &window{old: stored[k]}
+		if k.typeID == 0 && len(w.old) > 0 {
+			w.hasFirst, w.first = true, w.old[0]
 		}
-		var i int64
-		var tag string
-		var day int32
-		if _, err := pgx.ForEachRow(rows, []any{&i, &tag, &day}, func() error {
-			w := &windows[i-1]
-			w.hasPred = w.hasPred || tag == "p"
-			w.old = append(w.old, Day(day))
-			return nil
-		}); err != nil {
-			return fmt.Errorf("read active days (%s): %w", tz, err)
-		}
-	}
-	var moved []int
-	for i, k := range keys {
-		w := &windows[i]
-		slices.Sort(w.old)
-		if first, ok := known[userRef{k.project, k.uid}]; ok && k.typeID == 0 {
-			w.hasFirst, w.first = true, DayOf(first, loc)
-		}
-		fresh, needAll := d.addGroup(k, groups[k], w)
+		fresh, needAll := d.addGroup(k, days, w)
 		if needAll {
-			groups[k] = fresh
-			moved = append(moved, i)
-		}
-	}
-	if len(moved) > 0 {
-		if err := addMoved(ctx, tx, tz, d, keys, groups, windows, moved); err != nil {
-			return err
+			d.addMovedCohort(k, fresh, w, w.old)
 		}
 	}
 	return d.write(ctx, tx, tz)
 }
 
-// windowSQL reads, for each (project, uid, type, lo, hi) numbered i, the
-// nearest active day before lo (tag p), the days in [lo, hi] and the
-// nearest after hi (n). For a single day (lo = hi, the common case) one
-// probe returns the day and the next; it may return a day past the
-// nearest one after hi, which is harmless: the window may hold any known
-// days, as long as it holds those.
-const windowSQL = `
-SELECT g.i, w.tag, w.day
-FROM unnest($2::text[], $3::int[], $4::int[], $5::int[], $6::int[]) WITH ORDINALITY AS g(p, uid, type_id, lo, hi, i)
-CROSS JOIN LATERAL (
-	(SELECT 'p' AS tag, d.day FROM rollup_user_days d
-	 WHERE d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id AND d.day < g.lo
-	 ORDER BY d.day DESC LIMIT 1)
-	UNION ALL
-	(SELECT 'n', d.day FROM rollup_user_days d
-	 WHERE d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id
-	   AND d.day >= g.lo AND d.day <= CASE WHEN g.lo = g.hi THEN 2147483647 ELSE g.hi END
-	 ORDER BY d.day LIMIT CASE WHEN g.lo = g.hi THEN 2 END)
-	UNION ALL
-	(SELECT 'n', d.day FROM rollup_user_days d
-	 WHERE g.lo < g.hi AND d.project = g.p AND d.tz = $1 AND d.uid = g.uid AND d.type_id = g.type_id AND d.day > g.hi
-	 ORDER BY d.day LIMIT 1)
-) w`
-
-// window is what a group's new days can touch of its known days.
-type window struct {
-	// old are the known days in the window, ascending; old[0] is the
-	// predecessor when hasPred.
-	old     []Day
-	hasPred bool
-	// first is the user's first known day (type 0 only), when hasFirst.
-	first    Day
-	hasFirst bool
+// storedDays reads, for the users of groups, every active day stored in
+// zone tz, by (user, type), ascending.
+func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day) (map[groupKey][]Day, error) {
+	byProject := map[string][]int32{}
+	for k := range groups {
+		if k.typeID == 0 {
+			byProject[k.project] = append(byProject[k.project], int32(k.uid))
+		}
+	}
+	out := map[groupKey][]Day{}
+	for project, uids := range byProject {
+		slices.Sort(uids)
+		rows, err := tx.Query(ctx, `SELECT uid, type_id, day FROM rollup_user_days
+			WHERE project = $1 AND tz = $2 AND uid = ANY($3) ORDER BY uid, type_id, day`, project, tz, uids)
+		if err != nil {
+			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
+		}
+		var uid, typeID, day int32
+		if _, err := pgx.ForEachRow(rows, []any{&uid, &typeID, &day}, func() error {
+			k := groupKey{project, uint32(uid), uint32(typeID)}
+			out[k] = append(out[k], Day(day))
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
+		}
+	}
+	return out, nil
 }
 
-// addMoved reads every known day of the users whose cohort moves and adds
-// their retention changes; groups holds their new days.
-func addMoved(ctx context.Context, tx pgx.Tx, tz string, d *deltas, keys []groupKey, groups map[groupKey][]Day, windows []window, moved []int) error {
-	projects, uids := make([]string, len(moved)), make([]int32, len(moved))
-	for j, i := range moved {
-		projects[j], uids[j] = keys[i].project, int32(keys[i].uid)
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT d.project, d.uid, d.day FROM rollup_user_days d
-		JOIN unnest($2::text[], $3::int[]) AS k(p, uid) ON d.project = k.p AND d.uid = k.uid
-		WHERE d.tz = $1 AND d.type_id = 0`, tz, projects, uids)
-	if err != nil {
-		return fmt.Errorf("read days of moved users (%s): %w", tz, err)
-	}
-	all := map[groupKey][]Day{}
-	var k groupKey
-	var uid, day int32
-	if _, err := pgx.ForEachRow(rows, []any{&k.project, &uid, &day}, func() error {
-		k.uid = uint32(uid)
-		all[k] = append(all[k], Day(day))
-		return nil
-	}); err != nil {
-		return fmt.Errorf("read days of moved users (%s): %w", tz, err)
-	}
-	for _, i := range moved {
-		d.addMovedCohort(keys[i], groups[keys[i]], &windows[i], all[keys[i]])
-	}
-	return nil
+// window is what Apply knows of a group's stored days.
+type window struct {
+	// old are the group's stored days, all of them, ascending.
+	old []Day
+	// first is the user's first stored day (type 0 only), when hasFirst.
+	first    Day
+	hasFirst bool
 }
 
 // retentionGrains are the grains of rollup_retention.
@@ -205,10 +150,7 @@ func (d *deltas) addGroup(k groupKey, x []Day, w *window) (fresh []Day, needAll 
 		}
 	}
 	if k.typeID != 0 {
-		merged := append(slices.Clone(w.old), fresh...)
-		slices.Sort(merged)
-		d.addGaps(k, merged, 1, w.hasPred)
-		d.addGaps(k, w.old, -1, w.hasPred)
+		d.addGaps(k, w.old, fresh)
 		return fresh, false
 	}
 	for _, g := range retentionGrains {
@@ -247,36 +189,49 @@ func (d *deltas) addMovedCohort(k groupKey, fresh []Day, w *window, allOld []Day
 	}
 }
 
-// addGaps adds sign × the consecutive pairs of days (ascending). Without
-// a predecessor, days[0] is the user's first day of the type: its pair
-// starts at NoDay.
-func (d *deltas) addGaps(k groupKey, days []Day, sign int64, hasPred bool) {
-	if len(days) == 0 {
-		return
-	}
-	if !hasPred {
-		d.gaps[gapKey{k.project, days[0], k.typeID, NoDay}] += sign
-	}
-	for i := 1; i < len(days); i++ {
-		d.gaps[gapKey{k.project, days[i], k.typeID, days[i-1]}] += sign
+// addGaps adds the changes of a group's gaps (pairs of consecutive active
+// days, the first day's paired with NoDay) when the days fresh (ascending)
+// join its stored days old (all of them, ascending, none in fresh). Each
+// run of fresh days between two stored ones replaces that one pair with
+// pairs through the run, so the work is per fresh day, not per stored one.
+func (d *deltas) addGaps(k groupKey, old, fresh []Day) {
+	for i := 0; i < len(fresh); {
+		// fresh[i:j] lie between old[at-1] (or nothing) and old[at].
+		at, _ := slices.BinarySearch(old, fresh[i])
+		j := i + 1
+		for j < len(fresh) && (at == len(old) || fresh[j] < old[at]) {
+			j++
+		}
+		prev := NoDay
+		if at > 0 {
+			prev = old[at-1]
+		}
+		if at < len(old) {
+			d.gaps[gapKey{k.project, old[at], k.typeID, prev}]--
+			d.gaps[gapKey{k.project, old[at], k.typeID, fresh[j-1]}]++
+		}
+		for _, f := range fresh[i:j] {
+			d.gaps[gapKey{k.project, f, k.typeID, prev}]++
+			prev = f
+		}
+		i = j
 	}
 }
 
-// newBucketsOf returns the buckets of fresh days that no old day is in.
-// old needs only the days near fresh: any old day sharing a bucket with a
-// fresh day lies in the window, buckets being intervals.
+// newBucketsOf returns the buckets of fresh days (ascending) that no old
+// day (ascending) is in, each once, looking old up by bucket rather than
+// reading it all.
 func newBucketsOf(g Grain, fresh, old []Day) []Day {
-	have := map[Day]bool{}
-	for _, day := range old {
-		have[g.Bucket(day)] = true
-	}
 	var out []Day
 	for _, day := range fresh {
 		b := g.Bucket(day)
-		if !have[b] {
-			have[b] = true
-			out = append(out, b)
+		if len(out) > 0 && out[len(out)-1] == b {
+			continue
 		}
+		if at, _ := slices.BinarySearch(old, b); at < len(old) && old[at] < g.Next(b) {
+			continue
+		}
+		out = append(out, b)
 	}
 	return out
 }

@@ -57,23 +57,25 @@ func newDeltas() *deltas {
 	}
 }
 
-// write applies d to the zone's tables in one round trip. Each statement
-// takes its row locks in its ORDER BY (the primary key order), and the
-// statements always come in the same table order, so two transactions
-// updating the same counters wait for each other in one direction only.
-// rollup_user_days rows are new for users this transaction has locked, so
-// their inserts never wait.
+// write applies d to the zone's tables: the new rollup_user_days rows by
+// COPY (they are new: Apply read the users' days under the writer lock),
+// then the counters in one round trip, each statement in key order.
 func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
-	b := &pgx.Batch{}
-	if n := len(d.members); n > 0 {
-		p, u, t, day := make([]string, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		for i, m := range d.members {
-			p[i], u[i], t[i], day[i] = m.g.project, int32(m.g.uid), int32(m.g.typeID), int32(m.day)
+	if len(d.members) > 0 {
+		i := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(d.members) {
+				return nil, nil
+			}
+			m := d.members[i]
+			i++
+			return []any{m.g.project, tz, int32(m.g.uid), int32(m.g.typeID), int32(m.day)}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_user_days"}, []string{"project", "tz", "uid", "type_id", "day"}, src); err != nil {
+			return fmt.Errorf("write active days (%s): %w", tz, err)
 		}
-		b.Queue(`INSERT INTO rollup_user_days (project, tz, uid, type_id, day)
-			SELECT p, $1, u, t, d FROM unnest($2::text[], $3::int[], $4::int[], $5::int[]) AS x(p, u, t, d)
-			ORDER BY p, u, t, d`, tz, p, u, t, day)
 	}
+	b := &pgx.Batch{}
 	if n := len(d.typeDays); n > 0 {
 		p, day, t, v := make([]string, 0, n), make([]int32, 0, n), make([]int32, 0, n), make([]int64, 0, n)
 		for k, x := range d.typeDays {

@@ -1,8 +1,20 @@
 // Package rollup keeps what the stats functions read instead of the events
-// table. Apply runs inside the transaction that inserted the events, with
-// only the rows that were really inserted, so redelivery never counts
-// twice; concurrent Apply calls lock in one global order and never
-// deadlock (see Apply).
+// table, materialized up to a watermark the way TimescaleDB's real-time
+// continuous aggregates are.
+//
+// The transaction that inserts events also appends the new ones to the
+// feed (WriteFeed, rollup_feed): cheap, contention-free rows, so the
+// insert path pays nothing per user. A Materializer (every consume-batch
+// process runs one) moves the feed into the rollups in large chunks with
+// Apply, and deletes the rows it applied in the same transaction: the
+// rollups change and the watermark moves together, so a crash at any point
+// loses nothing and counts nothing twice. Stats read the rollups and the
+// feed in one snapshot (ReadFeed), so every answer counts every committed
+// event, whether or not it is materialized yet.
+//
+// Apply calls take the rollups' writer lock (zonesLockKey) for their
+// transaction: however many replicas materialize, one Apply runs at a
+// time, reads what it changes without row locks, and never deadlocks.
 //
 // Three layers, all in PostgreSQL (sql/0002_rollups.sql):
 //
@@ -24,7 +36,7 @@
 //
 //   - Calendar rollups, per zone listed in eventfn_meta.rollup_timezones
 //     (UTC to begin with; EnsureTimezones adds one, building it from the
-//     columns while Apply waits). Per zone: each user's active days per
+//     columns under the writer lock). Per zone: each user's active days per
 //     type and for any type (rollup_user_days), events per type and day,
 //     distinct users per day, week (from Monday) and month for each type
 //     and any type (rollup_active), retention counts of first-ever cohorts
@@ -36,11 +48,12 @@
 //     unfiltered questions, and those filtered by type alone, in a few
 //     milliseconds.
 //
-// Late events of any age are exact: Apply reads, for each (user, type), the
-// user's known active days around the new ones, and when a late event
-// moves a user's first day into an earlier cohort, moves all of that
-// user's retention counts. Rebuild computes the same tables from scratch
-// with separate code; the tests hold the two equal.
+// Late events of any age are exact: Apply reads the stored active days of
+// the users whose events add something, all of them in one query, and
+// works out which days, buckets, gaps and cohorts change; when a late
+// event moves a user's first day into an earlier cohort, all of that
+// user's retention counts move. Rebuild computes the same tables from
+// scratch with separate code; the tests hold the two equal.
 //
 // The consumer needs no configuration for this: Apply reads the zone list
 // from the database in each transaction.

@@ -14,9 +14,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// zonesLockKey is the advisory lock between Apply (shared) and adding a
-// zone (exclusive): a zone's rollups are built from the stored events
-// while no Apply runs, and every Apply after sees the zone.
+// zonesLockKey is the rollups' writer lock, held exclusively for its
+// transaction by every Apply and by adding or rebuilding a zone: the
+// rollups have one writer at a time. So a zone's rollups are built from the
+// stored events while no Apply runs, every Apply after sees the zone, and
+// an Apply reads the rows it changes knowing no one else changes them.
 const zonesLockKey = 0x726f6c6c7570 // "rollup"
 
 type zone struct {
@@ -50,10 +52,10 @@ func LoadZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// lockZones takes the zone lock shared for the transaction and returns the
-// registered zones, sorted.
+// lockZones takes the rollups' writer lock for the transaction and returns
+// the registered zones, sorted.
 func lockZones(ctx context.Context, tx pgx.Tx) ([]zone, error) {
-	rows, err := tx.Query(ctx, `SELECT tz FROM eventfn_meta.rollup_timezones, pg_advisory_xact_lock_shared($1) ORDER BY tz`, int64(zonesLockKey))
+	rows, err := tx.Query(ctx, `SELECT tz FROM eventfn_meta.rollup_timezones, pg_advisory_xact_lock($1) ORDER BY tz`, int64(zonesLockKey))
 	if err != nil {
 		return nil, fmt.Errorf("rollup zones: %w", err)
 	}

@@ -32,14 +32,12 @@ type userState struct {
 	quiet bool
 }
 
-// resolveUsers gives every user of the batch an id and locks the users'
-// rows, in (project, subject) order, for the rest of the transaction: the
-// per-user rollup rows (active days, cohort) are then changed by one
-// transaction at a time, and batches sharing users never deadlock.
+// resolveUsers gives every user of the batch an id and reads the stored
+// first_seen of those that had one. Apply holds the rollups' writer lock,
+// so the rows stay as read until it commits.
 //
 // New users take the next ids of their project under the lock of the
-// project's rollup_projects row, taken before any user row, so the order
-// of locks is always identities, projects, users.
+// project's rollup_projects row.
 func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) error {
 	keys := make([]userKey, 0, len(users))
 	for k := range users {
@@ -92,11 +90,9 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT u.project, u.subject, u.uid, u.first_seen FROM rollup_users u
-		JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON u.project = k.p AND u.subject = k.s
-		ORDER BY u.project, u.subject
-		FOR UPDATE OF u`, projects, subjects)
+		JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON u.project = k.p AND u.subject = k.s`, projects, subjects)
 	if err != nil {
-		return fmt.Errorf("lock users: %w", err)
+		return fmt.Errorf("read users: %w", err)
 	}
 	var uid int32
 	var firstSeen time.Time
@@ -111,10 +107,10 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 		n++
 		return nil
 	}); err != nil {
-		return fmt.Errorf("lock users: %w", err)
+		return fmt.Errorf("read users: %w", err)
 	}
 	if n != len(users) {
-		return fmt.Errorf("lock users: found %d of %d", n, len(users))
+		return fmt.Errorf("read users: found %d of %d", n, len(users))
 	}
 	return nil
 }
@@ -163,9 +159,8 @@ func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string,
 }
 
 // updateFirstSeen moves each user's first_seen back to the batch's
-// earliest event when that is earlier. The rows are locked already, and
-// resolveUsers read their first_seen under that lock (stored; users it
-// added have theirs from this batch).
+// earliest event when that is earlier (resolveUsers read the stored ones;
+// users it added have theirs from this batch).
 func updateFirstSeen(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) error {
 	var projects, subjects []string
 	var firsts []time.Time
