@@ -99,4 +99,4 @@ func (c Config) Validate() error {
 
 // maxBatchSize keeps one transaction's parameter arrays and COPY well
 // within what PostgreSQL and the ack wait handle.
-const maxBatchSize = 20000
+const maxBatchSize = 100000

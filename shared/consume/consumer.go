@@ -229,14 +229,22 @@ const initialPerMsg = 100
 // maxFetchRound bounds the messages one fetch asks for.
 const maxFetchRound = 500
 
-// fetch takes messages holding about want events (at least one message
-// when any is ready; when none is and wait is positive, it waits up to
-// wait for one), in rounds sized by the events messages held so far. It
-// returns the messages and the events they hold.
+// maxBatchBytes bounds the message bytes of one batch, whatever its events
+// hold: a batch is held a few times over while it is stored (messages,
+// records, COPY buffers), and must stay well inside a replica's memory
+// (512 MiB in the deploy files) even with events of the largest size
+// ingest accepts.
+const maxBatchBytes = 16 << 20
+
+// fetch takes messages holding about want events, and at most about
+// maxBatchBytes (at least one message when any is ready; when none is and
+// wait is positive, it waits up to wait for one), in rounds sized by the
+// events messages held so far. It returns the messages and the events
+// they hold.
 func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer, want int, wait time.Duration) ([]jetstream.Msg, int, error) {
 	var msgs []jetstream.Msg
-	events := 0
-	for events < want {
+	events, size := 0, 0
+	for events < want && size < maxBatchBytes {
 		per := max(c.perMsg.Load(), 1)
 		k := int(min(max((int64(want-events)+per-1)/per, 1), maxFetchRound))
 		round, err := bus.Fetch(ctx, cons, k, wait)
@@ -244,6 +252,7 @@ func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer, want int,
 		n := 0
 		for _, m := range round {
 			n += eventsIn(m)
+			size += len(m.Data())
 		}
 		msgs, events = append(msgs, round...), events+n
 		if len(round) > 0 {

@@ -92,20 +92,24 @@ func ReadFeed(ctx context.Context, q Querier, project string, dayLo, dayHi Day) 
 	return out, nil
 }
 
-// FeedTouches reports whether the project's feed, as q's snapshot sees it,
-// holds an event whose UTC day may lie in [dayLo, dayHi]: whether an answer
-// over those days needs the tail.
-func FeedTouches(ctx context.Context, q Querier, project string, dayLo, dayHi Day) (bool, error) {
-	rows, err := q.Query(ctx, `SELECT EXISTS (SELECT 1 FROM rollup_feed
-		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2)`, project, int32(dayLo), int32(dayHi))
+// FeedSpans returns, for each of the project's feed rows that q's snapshot
+// sees and that may hold an event of a UTC day in [dayLo, dayHi], the days
+// its events span: none means an answer over those days needs no tail.
+func FeedSpans(ctx context.Context, q Querier, project string, dayLo, dayHi Day) ([][2]Day, error) {
+	rows, err := q.Query(ctx, `SELECT day_lo, day_hi FROM rollup_feed
+		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2`, project, int32(dayLo), int32(dayHi))
 	if err != nil {
-		return false, fmt.Errorf("read rollup feed: %w", err)
+		return nil, fmt.Errorf("read rollup feed: %w", err)
 	}
-	found, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool])
-	if err != nil {
-		return false, fmt.Errorf("read rollup feed: %w", err)
+	var out [][2]Day
+	var lo, hi int32
+	if _, err := pgx.ForEachRow(rows, []any{&lo, &hi}, func() error {
+		out = append(out, [2]Day{Day(lo), Day(hi)})
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read rollup feed: %w", err)
 	}
-	return found, nil
+	return out, nil
 }
 
 // Backlog is what the feed holds: events not yet in the rollups.

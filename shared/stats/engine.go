@@ -17,6 +17,9 @@ import (
 const (
 	pathRollup  = "rollup"
 	pathColumns = "columns"
+	// pathRollupTail is the rollups, with the buckets the feed holds events
+	// of counted from the columns and the feed.
+	pathRollupTail = "rollup+tail"
 )
 
 // engine answers validated queries from one PostgreSQL database.

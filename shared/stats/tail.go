@@ -50,7 +50,25 @@ type tail struct {
 // touched reports whether the feed holds events of q's project on UTC days
 // [lo, hi] in tx's snapshot.
 func touched(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day) (bool, error) {
-	return rollup.FeedTouches(ctx, tx, q.Project, lo, hi)
+	spans, err := rollup.FeedSpans(ctx, tx, q.Project, lo, hi)
+	return len(spans) > 0, err
+}
+
+// dirtyBuckets returns the buckets of q (starts, ascending) whose UTC days
+// a feed row's span [lo, hi] meets.
+func dirtyBuckets(q *Query, buckets []rollup.Day, spans [][2]rollup.Day) []rollup.Day {
+	var out []rollup.Day
+	for _, b := range buckets {
+		lo := rollup.Day(floorDiv(b.Start(q.Loc).Unix(), 86400))
+		hi := rollup.Day(floorDiv(q.Interval.Next(b).Start(q.Loc).Unix()-1, 86400))
+		for _, s := range spans {
+			if s[0] <= hi && s[1] >= lo {
+				out = append(out, b)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // loadTail reads the project's feed events of UTC days [lo, hi] and gives
