@@ -92,19 +92,28 @@ func ReadFeed(ctx context.Context, q Querier, project string, dayLo, dayHi Day) 
 	return out, nil
 }
 
-// FeedSpans returns, for each of the project's feed rows that q's snapshot
-// sees and that may hold an event of a UTC day in [dayLo, dayHi], the days
-// its events span: none means an answer over those days needs no tail.
-func FeedSpans(ctx context.Context, q Querier, project string, dayLo, dayHi Day) ([][2]Day, error) {
-	rows, err := q.Query(ctx, `SELECT day_lo, day_hi FROM rollup_feed
+// FeedRow is what a stats query needs to know of one feed row before
+// reading its events.
+type FeedRow struct {
+	// Lo and Hi are the UTC days its events span.
+	Lo, Hi Day
+	// Events counts its events.
+	Events int
+}
+
+// FeedRows lists the project's feed rows that q's snapshot sees and that
+// may hold an event of a UTC day in [dayLo, dayHi]: none means an answer
+// over those days needs no tail.
+func FeedRows(ctx context.Context, q Querier, project string, dayLo, dayHi Day) ([]FeedRow, error) {
+	rows, err := q.Query(ctx, `SELECT day_lo, day_hi, n FROM rollup_feed
 		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2`, project, int32(dayLo), int32(dayHi))
 	if err != nil {
 		return nil, fmt.Errorf("read rollup feed: %w", err)
 	}
-	var out [][2]Day
-	var lo, hi int32
-	if _, err := pgx.ForEachRow(rows, []any{&lo, &hi}, func() error {
-		out = append(out, [2]Day{Day(lo), Day(hi)})
+	var out []FeedRow
+	var lo, hi, n int32
+	if _, err := pgx.ForEachRow(rows, []any{&lo, &hi, &n}, func() error {
+		out = append(out, FeedRow{Lo: Day(lo), Hi: Day(hi), Events: int(n)})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read rollup feed: %w", err)

@@ -3,7 +3,6 @@ package stats
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,9 +23,9 @@ type DAUPoint struct {
 
 // dau answers stats-dau: per bucket, the distinct subjects with a matching
 // event in it. The rollups answer it in a rolled-up zone with no source or
-// property filter and at most one type, but for the buckets the feed holds
-// events of; the columns, with the feed's events, answer those buckets and
-// every other query.
+// property filter and at most one type, with the feed's events merged in
+// when there are few (tailmerge.go); the columns, with the feed's events,
+// answer the rest.
 func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string, err error) {
 	buckets := q.Buckets()
 	counts := make([]int64, len(buckets))
@@ -36,7 +35,8 @@ func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string,
 			return err
 		}
 		w := windowOf(q)
-		spans, err := rollup.FeedSpans(ctx, tx, q.Project, w.dayLo, w.dayHi)
+		eligible := ok && q.Source == "" && len(q.Props) == 0 && len(q.Types) <= 1
+		plan, err := planTail(ctx, tx, q, w.dayLo, w.dayHi, eligible)
 		if err != nil {
 			return err
 		}
@@ -48,18 +48,16 @@ func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string,
 		if len(q.Types) > 0 {
 			types = ids
 		}
-		if ok && q.Source == "" && len(q.Props) == 0 && len(q.Types) <= 1 {
+		if eligible && plan != scanTail {
 			path = pathRollup
-			if err := dauRollup(ctx, tx, q, types, buckets, counts); err != nil || len(spans) == 0 {
+			if err := dauRollup(ctx, tx, q, types, buckets, counts); err != nil || plan == noTail {
 				return err
 			}
-			// Distinct users are counted per bucket: only the buckets the
-			// feed's events fall in need the columns and the feed.
 			path = pathRollupTail
-			return dauDirty(ctx, tx, q, types, buckets, counts, dirtyBuckets(q, buckets, spans))
+			return dauProbe(ctx, tx, q, firstOr(q.Types, ""), buckets, counts)
 		}
 		path = pathColumns
-		return dauColumns(ctx, tx, q, types, buckets, counts, len(spans) > 0)
+		return dauColumns(ctx, tx, q, types, buckets, counts, plan != noTail)
 	})
 	if err != nil {
 		return res, path, err
@@ -99,31 +97,6 @@ func dauRollup(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets
 	})
 	if err != nil {
 		return fmt.Errorf("read active users: %w", err)
-	}
-	return nil
-}
-
-// dauDirty answers the buckets dirty (starts, ascending) of q from the
-// columns and the feed, into counts.
-func dauDirty(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, buckets []rollup.Day, counts []int64, dirty []rollup.Day) error {
-	if len(dirty) == 0 {
-		return nil
-	}
-	sub := *q
-	sub.From, sub.To = dirty[0], q.Interval.Next(dirty[len(dirty)-1])-1
-	subBuckets := sub.Buckets()
-	subCounts := make([]int64, len(subBuckets))
-	if err := dauColumns(ctx, tx, &sub, types, subBuckets, subCounts, true); err != nil {
-		return err
-	}
-	at := make(map[rollup.Day]int, len(buckets))
-	for i, b := range buckets {
-		at[b] = i
-	}
-	for i, b := range subBuckets {
-		if _, isDirty := slices.BinarySearch(dirty, b); isDirty {
-			counts[at[b]] = subCounts[i]
-		}
 	}
 	return nil
 }
@@ -178,6 +151,14 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 		counts[i] = int64(s.len())
 	}
 	return nil
+}
+
+// firstOr returns names[0], or def when names is empty.
+func firstOr(names []string, def string) string {
+	if len(names) == 0 {
+		return def
+	}
+	return names[0]
 }
 
 // typeNames is a type filter for the tail: nil (any type) when names is

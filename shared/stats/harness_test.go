@@ -169,6 +169,8 @@ type fixture struct {
 	// tail is true while the rollup feed holds events (the older half):
 	// answers then add the feed's events to the rollups.
 	tail bool
+	// paths counts the paths the configured functions took, by function.
+	paths map[string]map[string]int
 }
 
 // materialize moves the feed into the rollups, as consume-batch does.
@@ -187,7 +189,12 @@ var functionNames = []string{"stats-dau", "stats-top", "stats-retention"}
 // tail) until f.materialize. The functions start between the halves, so
 // Europe/Kyiv's rollups are built from the first half and then kept up by
 // Apply.
-func newFixture(t *testing.T, n int) *fixture {
+func newFixture(t *testing.T, n int) *fixture { return newFixtureOrdered(t, n, false) }
+
+// newFixtureOrdered is newFixture; inOrder stores the older half first, so
+// that the tail (the newer half, in the feed) holds no user's first event
+// before the one the rollups know: the order traffic mostly comes in.
+func newFixtureOrdered(t *testing.T, n int, inOrder bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	url := testenv.Database(t)
@@ -221,7 +228,11 @@ func newFixture(t *testing.T, n int) *fixture {
 			off = end
 		}
 	}
-	insert(newer)
+	first, second := newer, older
+	if inOrder {
+		first, second = older, newer
+	}
+	insert(first)
 	rolluptest.Materialize(t, pool)
 
 	cfg := stats.Config{
@@ -233,7 +244,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		RollupTimezones: "UTC, Europe/Kyiv",
 	}
 	require.NoError(t, cfg.Validate())
-	f := &fixture{events: evs, urls: map[string]string{}, columns: map[string]string{}, pool: pool, tail: true}
+	f := &fixture{events: evs, urls: map[string]string{}, columns: map[string]string{}, pool: pool, tail: true, paths: map[string]map[string]int{}}
 	for _, spec := range []serve.Spec{stats.DAUSpec, stats.TopSpec, stats.RetentionSpec} {
 		f.urls[spec.Name()] = serveFunction(t, spec.Name(), func(deps serve.Deps) (*serve.Function, error) {
 			switch spec.Name() {
@@ -252,7 +263,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	// Merge the chunks written so far, so that merged and small chunks mix.
 	_, err = rollup.Compact(ctx, pool, rollup.DateDay(2027, 1, 1))
 	require.NoError(t, err)
-	insert(older)
+	insert(second)
 	var again []*event.Event
 	for i, e := range evs {
 		switch {

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -30,8 +31,8 @@ type Cohort struct {
 // with an event matching return_type, source and properties in bucket
 // cohort+k, for k < periods and buckets up to to; retained[0] is the size.
 // The rollups answer it in a rolled-up zone with none of those filters,
-// when the feed holds no event up to the range's end; the columns, with
-// the feed's events, answer the rest.
+// with the feed's events merged in when there are few and move no cohort
+// (tailmerge.go); the columns, with the feed's events, answer the rest.
 func (e *engine) retention(ctx context.Context, q *Query) (res RetentionResult, path string, err error) {
 	buckets := q.Buckets()
 	// counts[c][k]: users of cohort c active in bucket c+k (k=0: size).
@@ -46,16 +47,27 @@ func (e *engine) retention(ctx context.Context, q *Query) (res RetentionResult, 
 		}
 		// A feed event of any day up to the range's end may change a
 		// cohort: a user's first event may be the feed's.
-		withTail, err := touched(ctx, tx, q, noDay, windowOf(q).dayHi)
+		eligible := ok && q.Source == "" && len(q.Props) == 0 && q.StartType == "" && q.ReturnType == ""
+		plan, err := planTail(ctx, tx, q, noDay, windowOf(q).dayHi, eligible)
 		if err != nil {
 			return err
 		}
-		if ok && !withTail && q.Source == "" && len(q.Props) == 0 && q.StartType == "" && q.ReturnType == "" {
+		if eligible && plan != scanTail {
 			path = pathRollup
-			return retentionRollup(ctx, tx, q, buckets, counts)
+			if err := retentionRollup(ctx, tx, q, buckets, counts); err != nil || plan == noTail {
+				return err
+			}
+			path = pathRollupTail
+			err := retentionProbe(ctx, tx, q, buckets, counts)
+			if !errors.Is(err, errCohortMoves) {
+				return err
+			}
+			for _, row := range counts {
+				clear(row)
+			}
 		}
 		path = pathColumns
-		return retentionColumns(ctx, tx, q, buckets, counts, withTail)
+		return retentionColumns(ctx, tx, q, buckets, counts, plan != noTail)
 	})
 	if err != nil {
 		return res, path, err

@@ -26,6 +26,9 @@ const tempIDs = 1 << 31
 // tailEvent is one event of the tail, with the ids the columns would give
 // it.
 type tailEvent struct {
+	// at is the event's time in unix seconds, utcDay and sec the same as
+	// the columns hold it.
+	at     int64
 	utcDay rollup.Day
 	sec    uint32
 	uid    uint32
@@ -38,6 +41,9 @@ type tailEvent struct {
 // tail is the tail of one query.
 type tail struct {
 	evs []tailEvent
+	// stored is the highest user id the rollups gave; ids above it are the
+	// tail's new users.
+	stored uint32
 	// top is the highest user id, those the tail adds included.
 	top uint32
 	// names are the types the rollups do not know yet, by temporary id.
@@ -47,28 +53,41 @@ type tail struct {
 	firstSeen map[uint32]int64
 }
 
-// touched reports whether the feed holds events of q's project on UTC days
-// [lo, hi] in tx's snapshot.
-func touched(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day) (bool, error) {
-	spans, err := rollup.FeedSpans(ctx, tx, q.Project, lo, hi)
-	return len(spans) > 0, err
-}
+// tailPlan says how a query counts the feed's events (the tail).
+type tailPlan int
 
-// dirtyBuckets returns the buckets of q (starts, ascending) whose UTC days
-// a feed row's span [lo, hi] meets.
-func dirtyBuckets(q *Query, buckets []rollup.Day, spans [][2]rollup.Day) []rollup.Day {
-	var out []rollup.Day
-	for _, b := range buckets {
-		lo := rollup.Day(floorDiv(b.Start(q.Loc).Unix(), 86400))
-		hi := rollup.Day(floorDiv(q.Interval.Next(b).Start(q.Loc).Unix()-1, 86400))
-		for _, s := range spans {
-			if s[0] <= hi && s[1] >= lo {
-				out = append(out, b)
-				break
-			}
-		}
+const (
+	// noTail: the feed holds no event of the query's days.
+	noTail tailPlan = iota
+	// probeTail: the rollups answer, and the tail's events are added by
+	// asking rollup_user_days, per user, whether the rollups count them
+	// already (tailmerge.go); for a tail of up to probeLimit events.
+	probeTail
+	// scanTail: the columns answer, with the tail's events added to the
+	// scan.
+	scanTail
+)
+
+// probeLimit is the most tail events a query merges into the rollups by
+// probing: the probes cost per event, the columns per event of the range.
+const probeLimit = 50000
+
+// planTail looks at the feed rows of q's project that may hold events of
+// UTC days [lo, hi] in tx's snapshot and says how to count them; eligible
+// tells whether the rollups could answer q at all.
+func planTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, eligible bool) (tailPlan, error) {
+	rows, err := rollup.FeedRows(ctx, tx, q.Project, lo, hi)
+	if err != nil || len(rows) == 0 {
+		return noTail, err
 	}
-	return out
+	n := 0
+	for _, r := range rows {
+		n += r.Events
+	}
+	if eligible && n <= probeLimit {
+		return probeTail, nil
+	}
+	return scanTail, nil
 }
 
 // loadTail reads the project's feed events of UTC days [lo, hi] and gives
@@ -79,7 +98,7 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 	if err != nil {
 		return nil, err
 	}
-	t := &tail{top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{}}
+	t := &tail{stored: top, top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{}}
 	var subjects, types []string
 	seenS, seenT := map[string]bool{}, map[string]bool{}
 	for _, e := range evs {
@@ -121,7 +140,7 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			uid = uids[e.Subject]
 		}
 		t.evs = append(t.evs, tailEvent{
-			utcDay: d, sec: uint32(e.Time.Unix() - int64(d)*86400), uid: uid,
+			at: e.Time.Unix(), utcDay: d, sec: uint32(e.Time.Unix() - int64(d)*86400), uid: uid,
 			typeID: typeIDs[e.Type], typ: e.Type, source: e.Source, props: rollup.EventProps(e.Props),
 		})
 	}

@@ -25,9 +25,9 @@ type TopEvent struct {
 // top answers stats-top: per type, the matching events (anonymous ones
 // included) and their distinct subjects, ordered by count descending then
 // type ascending (byte order), at most q.Limit. The rollups answer it in a
-// rolled-up zone without source or property filters, when the feed holds
-// no event of its days; the columns, with the feed's events, answer the
-// rest.
+// rolled-up zone without source or property filters, with the feed's
+// events merged in when there are few (tailmerge.go); the columns, with
+// the feed's events, answer the rest.
 func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string, err error) {
 	counts := map[uint32]int64{}
 	users := map[uint32]int64{}
@@ -38,12 +38,14 @@ func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string,
 			return err
 		}
 		w := windowOf(q)
-		withTail, err := touched(ctx, tx, q, w.dayLo, w.dayHi)
+		eligible := ok && q.Source == "" && len(q.Props) == 0
+		plan, err := planTail(ctx, tx, q, w.dayLo, w.dayHi, eligible)
 		if err != nil {
 			return err
 		}
+		withTail := plan != noTail
 		path = pathColumns
-		if ok && !withTail && q.Source == "" && len(q.Props) == 0 {
+		if eligible && plan != scanTail {
 			path = pathRollup
 		}
 		var types []uint32
@@ -58,6 +60,10 @@ func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string,
 		var tempNames map[uint32]string
 		if path == pathRollup {
 			err = topRollup(ctx, tx, q, types, counts, users)
+			if err == nil && withTail {
+				path = pathRollupTail
+				tempNames, err = topProbe(ctx, tx, q, counts, users)
+			}
 		} else {
 			tempNames, err = topColumns(ctx, tx, q, types, counts, users, withTail)
 		}
