@@ -118,11 +118,12 @@ type window struct {
 	hasFirst bool
 }
 
-// retentionGrains are the grains of rollup_retention.
-var retentionGrains = []Grain{GrainDay, GrainWeek}
-
 // activeGrains are the grains of rollup_active.
-var activeGrains = []Grain{GrainDay, GrainWeek, GrainMonth}
+var activeGrains = [...]Grain{GrainDay, GrainWeek, GrainMonth}
+
+// retentionGrains are the grains of rollup_retention: the first ones of
+// activeGrains.
+var retentionGrains = activeGrains[:2]
 
 // addGroup adds the changes of one group's candidate days x (ascending,
 // distinct) given its window w, and returns the days that are new. When
@@ -142,10 +143,12 @@ func (d *deltas) addGroup(k groupKey, x []Day, w *window) (fresh []Day, needAll 
 	for _, day := range fresh {
 		d.members = append(d.members, member{k, day})
 	}
-	newBuckets := map[Grain][]Day{}
-	for _, g := range activeGrains {
-		newBuckets[g] = newBucketsOf(g, fresh, w.old)
-		for _, b := range newBuckets[g] {
+	// By the grain's place in activeGrains, whose first ones are the
+	// retention grains.
+	var newBuckets [len(activeGrains)][]Day
+	for i, g := range activeGrains {
+		newBuckets[i] = newBucketsOf(g, fresh, w.old)
+		for _, b := range newBuckets[i] {
 			d.active[activeKey{k.project, g, k.typeID, b}]++
 		}
 	}
@@ -153,7 +156,7 @@ func (d *deltas) addGroup(k groupKey, x []Day, w *window) (fresh []Day, needAll 
 		d.addGaps(k, w.old, fresh)
 		return fresh, false
 	}
-	for _, g := range retentionGrains {
+	for i, g := range retentionGrains {
 		if w.hasFirst && g.Bucket(min(w.first, fresh[0])) != g.Bucket(w.first) {
 			needAll = true
 			continue
@@ -162,7 +165,7 @@ func (d *deltas) addGroup(k groupKey, x []Day, w *window) (fresh []Day, needAll 
 		if w.hasFirst {
 			cohort = g.Bucket(w.first)
 		}
-		for _, b := range newBuckets[g] {
+		for _, b := range newBuckets[i] {
 			d.retention[retKey{k.project, g, cohort, b}]++
 		}
 	}
