@@ -105,42 +105,61 @@ func BenchmarkIngestHTTP(b *testing.B) {
 // BenchmarkJetStreamPublishRaw is the ceiling ingest is measured against:
 // the same events published straight to a file-storage stream, async, with
 // message ids, waiting for every ack, with the same number of publishers.
+// Two layouts of the same bytes: one message per event, as ingest wrote
+// them before, and one message per batch, as ingest writes a request now
+// (per=batch).
 func BenchmarkJetStreamPublishRaw(b *testing.B) {
 	for _, size := range []int{100, 500} {
-		b.Run("batch="+strconv.Itoa(size), func(b *testing.B) {
-			cfg := testenv.NATS(b, testenv.NATSURL())
-			bs, err := bus.Connect(cfg, "bench", discardLogger())
-			if err != nil {
-				b.Fatal(err)
+		for _, perBatch := range []bool{false, true} {
+			name := "batch=" + strconv.Itoa(size)
+			if perBatch {
+				name += "/per=batch"
 			}
-			defer bs.Close()
-			if err := bs.EnsureStreams(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			payload := []byte(fmt.Sprintf(benchEvent, "x", 1, 1))
-			var published atomic.Int64
-			b.SetParallelism(4)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					msgs := make([]*nats.Msg, size)
-					for i := range msgs {
-						m := nats.NewMsg(bs.EventsSubject("shop"))
-						m.Data = payload
-						m.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(benchSeq.Add(1), 36))
-						msgs[i] = m
-					}
-					if _, err := bs.PublishAll(context.Background(), msgs); err != nil {
-						b.Error(err)
-						return
-					}
-					published.Add(int64(size))
-				}
-			})
-			b.ReportMetric(float64(published.Load())/time.Since(start).Seconds(), "events/s")
-		})
+			b.Run(name, func(b *testing.B) { benchPublishRaw(b, size, perBatch) })
+		}
 	}
+}
+
+func benchPublishRaw(b *testing.B, size int, perBatch bool) {
+	cfg := testenv.NATS(b, testenv.NATSURL())
+	bs, err := bus.Connect(cfg, "bench", discardLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bs.Close()
+	if err := bs.EnsureStreams(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(fmt.Sprintf(benchEvent, "x", 1, 1))
+	var published atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			var msgs []*nats.Msg
+			if perBatch {
+				m := nats.NewMsg(bs.EventsSubject("shop"))
+				m.Data = bytes.Repeat(payload, size)
+				m.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(benchSeq.Add(1), 36))
+				msgs = []*nats.Msg{m}
+			} else {
+				msgs = make([]*nats.Msg, size)
+				for i := range msgs {
+					m := nats.NewMsg(bs.EventsSubject("shop"))
+					m.Data = payload
+					m.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(benchSeq.Add(1), 36))
+					msgs[i] = m
+				}
+			}
+			if _, err := bs.PublishAll(context.Background(), msgs); err != nil {
+				b.Error(err)
+				return
+			}
+			published.Add(int64(size))
+		}
+	})
+	b.ReportMetric(float64(published.Load())/time.Since(start).Seconds(), "events/s")
 }
 
 func newBenchHarness(b *testing.B) *harness {
