@@ -1,8 +1,10 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -62,6 +64,20 @@ func newDeltas() *deltas {
 // then the counters in one round trip, each statement in key order.
 func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
 	if len(d.members) > 0 {
+		// In key order: inserting into the primary key's btree in order
+		// touches each leaf page once, not once per row.
+		slices.SortFunc(d.members, func(a, b member) int {
+			if c := cmp.Compare(a.g.project, b.g.project); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.g.uid, b.g.uid); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.g.typeID, b.g.typeID); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.day, b.day)
+		})
 		i := 0
 		src := pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(d.members) {

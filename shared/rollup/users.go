@@ -89,8 +89,8 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 		}
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT u.project, u.subject, u.uid, u.first_seen FROM rollup_users u
-		JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON u.project = k.p AND u.subject = k.s`, projects, subjects)
+		SELECT k.p, k.s, u.uid, u.first_seen FROM unnest($1::text[], $2::text[]) AS k(p, s)
+		CROSS JOIN LATERAL (SELECT uid, first_seen FROM rollup_users WHERE project = k.p AND subject = k.s LIMIT 1) u`, projects, subjects)
 	if err != nil {
 		return fmt.Errorf("read users: %w", err)
 	}

@@ -155,8 +155,8 @@ func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []
 	if len(subjects) == 0 {
 		return out, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT subject, uid, floor(extract(epoch FROM first_seen))::bigint FROM rollup_users
-		WHERE project = $1 AND subject = ANY($2)`, project, subjects)
+	rows, err := tx.Query(ctx, `SELECT s.s, u.uid, floor(extract(epoch FROM u.first_seen))::bigint FROM unnest($2::text[]) AS s(s)
+		CROSS JOIN LATERAL (SELECT uid, first_seen FROM rollup_users WHERE project = $1 AND subject = s.s LIMIT 1) u`, project, subjects)
 	if err != nil {
 		return nil, fmt.Errorf("read tail users: %w", err)
 	}

@@ -42,9 +42,11 @@ func storedActive(ctx context.Context, tx pgx.Tx, q *Query, probes []probe) ([]b
 	for i, p := range probes {
 		uids[i], types[i], los[i], his[i] = int32(p.uid), int32(p.typeID), int32(p.lo), int32(p.hi)
 	}
+	// One index probe per row (LATERAL ... LIMIT 1), whatever the planner
+	// thinks of the table's size: statistics lag a table that grows fast.
 	rows, err := tx.Query(ctx, `SELECT x.i FROM unnest($3::int[], $4::int[], $5::int[], $6::int[]) WITH ORDINALITY AS x(uid, t, lo, hi, i)
-		WHERE EXISTS (SELECT 1 FROM rollup_user_days d WHERE d.project = $1 AND d.tz = $2
-			AND d.uid = x.uid AND d.type_id = x.t AND d.day BETWEEN x.lo AND x.hi)`,
+		CROSS JOIN LATERAL (SELECT 1 FROM rollup_user_days d WHERE d.project = $1 AND d.tz = $2
+			AND d.uid = x.uid AND d.type_id = x.t AND d.day BETWEEN x.lo AND x.hi LIMIT 1) y`,
 		q.Project, q.TZ, uids, types, los, his)
 	if err != nil {
 		return nil, fmt.Errorf("probe active days: %w", err)
