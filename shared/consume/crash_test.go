@@ -33,6 +33,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
+	// The tests see the defaults whatever the caller's shell exports (a
+	// crash child gets its settings from its parent, above).
+	if err := testenv.ClearEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	os.Exit(m.Run())
 }
 
