@@ -61,6 +61,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 		// Not fatal: publishing ensures the streams once NATS is back.
 		deps.Logger.Warn("streams not ensured at start", "error", err)
 	}
+	stopKeys := keys.Watch(deps.Logger, auth.ReloadEvery)
 	in := &Ingest{
 		cfg:    cfg,
 		keys:   keys,
@@ -84,6 +85,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 			return b.Ready(ctx)
 		},
 		Close: func() {
+			stopKeys()
 			b.Close()
 			_ = rdb.Close()
 		},
