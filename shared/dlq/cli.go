@@ -52,12 +52,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if code, ok := config.LoadTool("dlq", usage, args, &cfg, stderr); !ok {
 		return code
 	}
-	return Run(ctx, cfg.NATS, args, stdin, stdout, stderr)
+	return RunWithInput(ctx, cfg.NATS, args, stdin, stdout, stderr)
 }
 
 // Run is Main with the NATS settings given instead of read from the
-// environment.
-func Run(ctx context.Context, cfg config.NATS, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// environment, and nobody to answer: a purge without -yes purges nothing.
+func Run(ctx context.Context, cfg config.NATS, args []string, stdout, stderr io.Writer) int {
+	return RunWithInput(ctx, cfg, args, strings.NewReader(""), stdout, stderr)
+}
+
+// RunWithInput is Run with stdin holding what the operator types.
+func RunWithInput(ctx context.Context, cfg config.NATS, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -58,7 +58,7 @@ func run(t *testing.T, cfg config.NATS, args ...string) (code int, stdout, stder
 func runWithInput(t *testing.T, cfg config.NATS, input string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = dlq.Run(context.Background(), cfg, args, strings.NewReader(input), &out, &errOut)
+	code = dlq.RunWithInput(context.Background(), cfg, args, strings.NewReader(input), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
