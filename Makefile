@@ -12,7 +12,7 @@ run: export CONSUME_CONTINUOUS ?= true
 run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
 run: export ARCHIVE_EVERY ?= 1h
 
-.PHONY: run test services services-for-tests check build bench clean
+.PHONY: run test services services-for-tests check build bench clean reset
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
 ## The gateway is built (a local tool, not a function image) and exec'd, so that
@@ -52,3 +52,9 @@ bench: services
 
 clean:
 	rm -rf bin .run
+
+## reset: drop the local database, streams and Redis keys of the current settings, to start over
+## (asks first; RESET_YES=1 does not). The logic is cmd/reset's, a local tool like the gateway.
+reset:
+	$(GO) build -o .run/reset ./cmd/reset
+	@.run/reset $(if $(filter-out 0 false no,$(RESET_YES)),-yes)

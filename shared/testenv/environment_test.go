@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/dlq"
 	"github.com/eventfn/eventfn/shared/gateway"
+	"github.com/eventfn/eventfn/shared/reset"
 	"github.com/eventfn/eventfn/shared/rollupadmin"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // toolConfigs are the configs of the operator tools and of the gateway,
 // which no serve.Spec holds.
-var toolConfigs = []any{new(gateway.Config), new(dlq.Config), new(rollupadmin.Config)}
+var toolConfigs = []any{new(gateway.Config), new(dlq.Config), new(rollupadmin.Config), new(reset.Config)}
 
 // TestVariablesCoverEveryConfig checks the variables read from the
 // sources against what envconfig itself reads for every function's config
