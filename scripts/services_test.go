@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/testenv"
 )
 
 // starters are the commands scripts/services could start or install a
@@ -21,15 +23,6 @@ func listener(t *testing.T) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	require.NoError(t, ln.Close())
-	return port
 }
 
 // TestServicesChecksWhatTheURLsName: URLs naming other ports are checked
@@ -60,9 +53,9 @@ func TestServicesChecksWhatTheURLsName(t *testing.T) {
 func TestServicesStopsWhenANamedServiceIsDown(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ variable, url, name string }{
-		{"DATABASE_URL", "postgres://postgres@127.0.0.1:" + closedPort(t) + "/eventfn", "PostgreSQL"},
-		{"REDIS_URL", "redis://127.0.0.1:" + closedPort(t) + "/0", "Redis"},
-		{"NATS_URL", "nats://127.0.0.1:" + closedPort(t), "NATS"},
+		{"DATABASE_URL", "postgres://postgres@127.0.0.1:" + testenv.ClosedPort(t) + "/eventfn", "PostgreSQL"},
+		{"REDIS_URL", "redis://127.0.0.1:" + testenv.ClosedPort(t) + "/0", "Redis"},
+		{"NATS_URL", "nats://127.0.0.1:" + testenv.ClosedPort(t), "NATS"},
 		{"REDIS_URL", "redis://cache.invalid:6379/0", "Redis"},
 	} {
 		bin, log := stubs(t, starters...)

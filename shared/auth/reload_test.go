@@ -1,12 +1,10 @@
 package auth_test
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,25 +13,8 @@ import (
 
 	"github.com/eventfn/eventfn/shared/auth"
 	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/testenv"
 )
-
-// logBuffer is a log a Watch goroutine writes while the test reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // eventually polls cond every few milliseconds for up to 10 s: the file is
 // read every 20 ms in these tests, so a change shows well within that.
@@ -61,11 +42,11 @@ func authorized(keys *auth.Keys, key string, role auth.Role) bool {
 	return err == nil
 }
 
-func watched(t *testing.T, cfg config.Auth) (*auth.Keys, *logBuffer) {
+func watched(t *testing.T, cfg config.Auth) (*auth.Keys, *testenv.Buffer) {
 	t.Helper()
 	keys, err := auth.New(cfg)
 	require.NoError(t, err)
-	var logs logBuffer
+	var logs testenv.Buffer
 	stop := keys.Watch(slog.New(slog.NewJSONHandler(&logs, nil)), 20*time.Millisecond)
 	t.Cleanup(stop)
 	return keys, &logs

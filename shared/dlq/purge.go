@@ -1,16 +1,15 @@
 package dlq
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/eventfn/eventfn/shared/bus"
+	"github.com/eventfn/eventfn/shared/config"
 )
 
 // errNotConfirmed ends a purge the operator did not confirm.
@@ -71,8 +70,7 @@ func purge(ctx context.Context, b *bus.Bus, args []string, stdin io.Reader, out,
 }
 
 // confirm shows the letters a purge removes and reads the operator's
-// answer: y or yes goes on; anything else, or no answer at all (stdin not
-// a terminal, closed), is errNotConfirmed.
+// answer (config.Confirmed); no yes is errNotConfirmed.
 func confirm(stdin io.Reader, stderr io.Writer, letters []bus.DeadLetter, stream string) error {
 	const shown = 10
 	fmt.Fprintf(stderr, "Purge %d dead letter(s) from %s for good? They cannot be replayed afterwards.\n", len(letters), stream)
@@ -84,9 +82,7 @@ func confirm(stdin io.Reader, stderr io.Writer, letters []bus.DeadLetter, stream
 		fmt.Fprintf(stderr, "  %d  %s  %s\n", dl.Sequence, dl.Subject, shorten(dl.Error, 80))
 	}
 	fmt.Fprint(stderr, "Type yes to purge: ")
-	line, _ := bufio.NewReader(stdin).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
+	if config.Confirmed(stdin) {
 		return nil
 	}
 	fmt.Fprintln(stderr)

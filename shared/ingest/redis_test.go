@@ -1,16 +1,12 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +25,7 @@ import (
 func TestIngestRedisDownNamesWhatFailed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, testenv.NATSURL(), func(c *ingest.Config) {
-		c.RedisURL = "redis://127.0.0.1:" + closedPort(t) + "/0"
+		c.RedisURL = "redis://127.0.0.1:" + testenv.ClosedPort(t) + "/0"
 		c.RateLimitEventsPerSecond, c.RateLimitRequestsPerMinute = 0, 0
 	})
 	r := h.post(t, writeKey, structured, ce("d1"))
@@ -42,12 +38,12 @@ func TestIngestRedisDownNamesWhatFailed(t *testing.T) {
 // through the function's JSON logger, not as plain text to stderr. Not
 // parallel: go-redis has one logger per process, which ingest.New sets.
 func TestIngestLibraryLogsAreJSON(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	rcfg, _ := testenv.Redis(t)
 	var cfg ingest.Config
 	require.NoError(t, config.Load(&cfg))
 	cfg.Redis = rcfg
-	cfg.RedisURL = "redis://127.0.0.1:" + closedPort(t) + "/0"
+	cfg.RedisURL = "redis://127.0.0.1:" + testenv.ClosedPort(t) + "/0"
 	cfg.NATS = testenv.NATS(t, testenv.NATSURL())
 	cfg.Auth = config.Auth{APIKeys: writeKey + "=shop:write"}
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
@@ -66,32 +62,4 @@ func TestIngestLibraryLogsAreJSON(t *testing.T) {
 		assert.True(t, json.Valid([]byte(line)), "not JSON: %s", line)
 	}
 	assert.Contains(t, logs.String(), "failed to dial")
-}
-
-// closedPort returns a local TCP port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	require.NoError(t, ln.Close())
-	return port
-}
-
-// syncBuffer is a bytes.Buffer that a logger and a test may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

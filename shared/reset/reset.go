@@ -7,7 +7,6 @@
 package reset
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -83,8 +82,7 @@ func Run(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout
 	fmt.Fprint(stderr, t.describe())
 	if !*yes {
 		fmt.Fprint(stderr, "Type yes to drop them: ")
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		if !config.Confirmed(stdin) {
 			fmt.Fprintln(stderr, "\nreset: not confirmed: nothing dropped")
 			return 1
 		}
