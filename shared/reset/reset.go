@@ -91,14 +91,14 @@ func Run(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout
 	defer cancel()
 	// Each part on its own: one that fails (a service down) leaves the
 	// others to be done, and is reported.
-	var failed []error
+	failed := false
 	for _, step := range []func(context.Context, io.Writer) error{t.dropStreams, t.dropRedisKeys, t.dropDatabase} {
 		if err := step(ctx, stdout); err != nil {
 			fmt.Fprintf(stderr, "reset: %v\n", err)
-			failed = append(failed, err)
+			failed = true
 		}
 	}
-	if len(failed) > 0 {
+	if failed {
 		return 1
 	}
 	fmt.Fprintln(stdout, "reset: done; `make run` starts over from empty")
