@@ -12,13 +12,19 @@ run: export CONSUME_CONTINUOUS ?= true
 run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
 run: export ARCHIVE_EVERY ?= 1h
 
-.PHONY: run test services services-for-tests check build bench clean
+.PHONY: run test services services-for-tests check build bench clean reset
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
 ## The gateway is built (a local tool, not a function image) and exec'd, so that
 ## Ctrl-C ends make with the gateway's clean shutdown, not with `go run`'s exit 1.
+## The build lists each package as it compiles (-v): the first one downloads the
+## modules and compiles some 460 packages, minutes on 2 cores, and must not look hung.
+run: export GOFLAGS += -v
 run: services
+	@[ -x .run/gateway ] && echo "make run: building the gateway (changed packages are listed)" >&2 || \
+	  echo "make run: first build of the gateway: Go downloads the modules (go: downloading ...), then compiles some 460 packages, each listed as it goes; a few minutes on 2 cores, seconds from then on" >&2
 	$(GO) build -o .run/gateway ./cmd/gateway
+	@echo "make run: built; starting the gateway" >&2
 	exec .run/gateway
 
 ## test: the same service set-up, then formatting, vet and every test with the race detector,
@@ -46,9 +52,15 @@ build:
 	@for f in $(patsubst functions/%/,%,$(dir $(wildcard functions/*/main.go))); do \
 	  scripts/build-function $$f bin/$$f || exit 1; done
 
-## bench: scripts/bench ingest|consume|stats
-bench: services
+## bench: scripts/bench ingest|consume|stats (which starts the services itself, after checking its argument)
+bench:
 	scripts/bench $(filter-out bench,$(MAKECMDGOALS))
 
 clean:
 	rm -rf bin .run
+
+## reset: drop the local database, streams and Redis keys of the current settings, to start over
+## (asks first; RESET_YES=1 does not). The logic is cmd/reset's, a local tool like the gateway.
+reset:
+	$(GO) build -o .run/reset ./cmd/reset
+	@.run/reset $(if $(filter-out 0 false no,$(RESET_YES)),-yes)

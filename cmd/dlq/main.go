@@ -1,4 +1,4 @@
-// Command dlq lists, shows and replays dead-lettered events; scripts/dlq
+// Command dlq lists, shows, replays and purges dead-lettered events; scripts/dlq
 // runs it. See package dlq.
 package main
 
@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dlq.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := dlq.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

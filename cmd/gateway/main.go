@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -25,6 +26,9 @@ func main() {
 	}
 	level, _ := config.ParseLevel(cfg.LogLevel)
 	log := serve.NewLogger(os.Stderr, level)
+	// Libraries that write through the standard log package (net/http's
+	// server errors among them) then log JSON too, not plain text.
+	slog.SetDefault(log)
 	g, err := gateway.New(ctx, gateway.Functions, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gateway: %v\n", err)

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -12,10 +11,6 @@ import (
 )
 
 func TestConfigDefaults(t *testing.T) {
-	for _, name := range []string{"HOT_DAYS", "ARCHIVE_URL", "ARCHIVE_EVERY", "ARCHIVE_S3_ENDPOINT", "ARCHIVE_S3_REGION"} {
-		t.Setenv(name, "") // restored after the test
-		require.NoError(t, os.Unsetenv(name))
-	}
 	var cfg Config
 	require.NoError(t, config.Load(&cfg))
 	assert.Equal(t, 30, cfg.HotDays)

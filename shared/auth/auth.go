@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
@@ -43,27 +45,38 @@ type Principal struct {
 }
 
 // Keys authenticates requests. The zero value rejects everything.
+//
+// The keys of API_KEYS_FILE can change while the function runs (a
+// Kubernetes or OpenFaaS secret updated in place): Watch re-reads the file,
+// and Authorize always uses the last valid set.
 type Keys struct {
-	byHash   map[[32]byte]Principal
+	set      atomic.Pointer[keySet]
 	disabled bool
+	// env is API_KEYS, part of every set; file is API_KEYS_FILE.
+	env, file string
+
+	mu sync.Mutex // serialises Reload
+	// sum is the hash of the file content the current set holds.
+	sum [32]byte
 }
+
+// keySet maps the SHA-256 of each key to what it may do.
+type keySet map[[32]byte]Principal
 
 // New builds Keys from the Auth config: API_KEYS and API_KEYS_FILE together.
 // It fails, naming the variable, on a malformed entry.
 func New(cfg config.Auth) (*Keys, error) {
-	k := &Keys{byHash: map[[32]byte]Principal{}, disabled: cfg.AuthDisabled}
-	if err := k.add("API_KEYS", cfg.APIKeys); err != nil {
+	k := &Keys{disabled: cfg.AuthDisabled, env: cfg.APIKeys, file: cfg.APIKeysFile}
+	content, err := k.readFile()
+	if err != nil {
 		return nil, err
 	}
-	if cfg.APIKeysFile != "" {
-		b, err := os.ReadFile(cfg.APIKeysFile)
-		if err != nil {
-			return nil, fmt.Errorf("API_KEYS_FILE: %w", err)
-		}
-		if err := k.add("API_KEYS_FILE", string(b)); err != nil {
-			return nil, err
-		}
+	set, err := k.build(content)
+	if err != nil {
+		return nil, err
 	}
+	k.set.Store(&set)
+	k.sum = sha256.Sum256(content)
 	return k, nil
 }
 
@@ -71,9 +84,40 @@ func New(cfg config.Auth) (*Keys, error) {
 func (k *Keys) Disabled() bool { return k.disabled }
 
 // Len is the number of keys configured.
-func (k *Keys) Len() int { return len(k.byHash) }
+func (k *Keys) Len() int { return len(k.current()) }
 
-func (k *Keys) add(source, entries string) error {
+func (k *Keys) current() keySet {
+	if s := k.set.Load(); s != nil {
+		return *s
+	}
+	return nil
+}
+
+// readFile returns API_KEYS_FILE's content, nothing when none is set.
+func (k *Keys) readFile() ([]byte, error) {
+	if k.file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(k.file)
+	if err != nil {
+		return nil, fmt.Errorf("API_KEYS_FILE: %w", err)
+	}
+	return b, nil
+}
+
+// build makes the set of API_KEYS and the file content given.
+func (k *Keys) build(fileContent []byte) (keySet, error) {
+	set := keySet{}
+	if err := set.add("API_KEYS", k.env); err != nil {
+		return nil, err
+	}
+	if err := set.add("API_KEYS_FILE", string(fileContent)); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+func (s keySet) add(source, entries string) error {
 	parsed, err := ParseEntries(source, entries)
 	if err != nil {
 		return err
@@ -81,10 +125,10 @@ func (k *Keys) add(source, entries string) error {
 	for _, e := range parsed {
 		h, p := sha256.Sum256([]byte(e.Key)), Principal{Project: e.Project, Role: e.Role}
 		// One key with two meanings would silently take the last one.
-		if old, ok := k.byHash[h]; ok && old != p {
+		if old, ok := s[h]; ok && old != p {
 			return fmt.Errorf("%s: a key is listed twice with different projects or roles (%s:%s and %s:%s)", source, old.Project, old.Role, p.Project, p.Role)
 		}
-		k.byHash[h] = p
+		s[h] = p
 	}
 	return nil
 }
@@ -153,7 +197,7 @@ func (k *Keys) Authorize(h http.Header, need Role) (Principal, error) {
 	if !ok {
 		return Principal{}, event.Errorf(event.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY")
 	}
-	p, found := k.byHash[sha256.Sum256([]byte(token))]
+	p, found := k.current()[sha256.Sum256([]byte(token))]
 	if !found {
 		return Principal{}, event.Errorf(event.CodeUnauthorized, "unknown API key")
 	}

@@ -52,6 +52,11 @@ func Connect(cfg config.NATS, name string, log *slog.Logger) (*Bus, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		// Without a handler nats.go prints asynchronous errors (a slow
+		// consumer, a permission violation) as plain text on stderr.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn("nats asynchronous error", "error", err)
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)

@@ -233,6 +233,21 @@ func (b *Bus) Replay(ctx context.Context, seq uint64) (uint64, error) {
 	return ack.Sequence, nil
 }
 
+// DeleteDeadLetter removes the dead letter at seq for good (scripts/dlq
+// purge: a letter that should never be stored). Errors, a sequence that
+// holds no letter among them, wrap ErrUnavailable: callers that must tell
+// the two apart look the letter up first (DeadLetterAt).
+func (b *Bus) DeleteDeadLetter(ctx context.Context, seq uint64) error {
+	s, err := b.js.Stream(ctx, b.cfg.DLQStream)
+	if err == nil {
+		err = s.DeleteMsg(ctx, seq)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: delete dead letter %d from %s: %v", ErrUnavailable, seq, b.cfg.DLQStream, err)
+	}
+	return nil
+}
+
 func toDeadLetter(raw *jetstream.RawStreamMsg) DeadLetter {
 	h := raw.Header
 	if h == nil {

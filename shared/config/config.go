@@ -171,7 +171,9 @@ type Auth struct {
 	// APIKeys is comma-separated KEY=PROJECT:ROLE entries.
 	APIKeys string `envconfig:"API_KEYS"`
 	// APIKeysFile is a file of the same entries (comma or newline separated),
-	// such as an OpenFaaS secret mount.
+	// such as an OpenFaaS secret mount. Unlike the other settings it is read
+	// again while the function runs (auth.Keys.Watch), so keys are added
+	// and revoked without a restart.
 	APIKeysFile string `envconfig:"API_KEYS_FILE"`
 	// AuthDisabled maps every request to project "default"; local development only.
 	AuthDisabled bool `envconfig:"AUTH_DISABLED" default:"false"`

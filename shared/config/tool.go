@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // LoadTool starts an operator tool (scripts/dlq, scripts/rollups) run with
@@ -20,4 +22,13 @@ func LoadTool(name, usage string, args []string, cfg any, stderr io.Writer) (cod
 		return 1, false
 	}
 	return 0, true
+}
+
+// Confirmed reads the operator's answer to a tool's question from stdin: a
+// line of y or yes (any case) goes on; anything else, or no answer at all
+// (stdin closed, not a terminal), does not.
+func Confirmed(stdin io.Reader) bool {
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
 }

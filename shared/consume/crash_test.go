@@ -49,6 +49,12 @@ func TestMain(m *testing.M) {
 	if at := os.Getenv(crashChildEnv); at != "" {
 		os.Exit(crashChild(at))
 	}
+	// The tests see the defaults whatever the caller's shell exports (a
+	// crash child gets its settings from its parent, above).
+	if err := testenv.ClearEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	os.Exit(m.Run())
 }
 

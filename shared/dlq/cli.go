@@ -1,5 +1,5 @@
-// Package dlq is the command behind scripts/dlq: it lists, shows and
-// replays the messages consume-batch moved to the dead-letter stream
+// Package dlq is the command behind scripts/dlq: it lists, shows, replays
+// and purges the messages consume-batch moved to the dead-letter stream
 // (NATS_DLQ_STREAM). It reads the same NATS_* settings as the functions.
 package dlq
 
@@ -36,25 +36,33 @@ func (c Config) Validate() error { return c.NATS.Validate() }
 const timeout = 60 * time.Second
 
 const usage = `usage: scripts/dlq COMMAND
-  list [-after SEQ] [-limit N] [-json]   dead letters, oldest first
+  list [-after SEQ] [-limit N] [-json]   dead letters, oldest first (-json: one JSON array)
   show [-json] SEQ                       one dead letter: origin, error, headers, body
   replay SEQ... | replay -all            publish back to the events stream, then remove
+  purge [-yes] SEQ... | purge [-yes] -all
+                                         remove for good, after asking (-yes: without)
 Settings come from NATS_URL, NATS_STREAM, NATS_SUBJECT, NATS_DLQ_STREAM, NATS_DLQ_SUBJECT.
 `
 
 // Main runs the tool with args (without the program name) and returns the
-// exit code: 0 done, 1 failed, 2 bad usage.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// exit code: 0 done, 1 failed or not confirmed, 2 bad usage. A purge asks
+// on stderr and reads the answer from stdin.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg Config
 	if code, ok := config.LoadTool("dlq", usage, args, &cfg, stderr); !ok {
 		return code
 	}
-	return Run(ctx, cfg.NATS, args, stdout, stderr)
+	return RunWithInput(ctx, cfg.NATS, args, stdin, stdout, stderr)
 }
 
 // Run is Main with the NATS settings given instead of read from the
-// environment.
+// environment, and nobody to answer: a purge without -yes purges nothing.
 func Run(ctx context.Context, cfg config.NATS, args []string, stdout, stderr io.Writer) int {
+	return RunWithInput(ctx, cfg, args, strings.NewReader(""), stdout, stderr)
+}
+
+// RunWithInput is Run with stdin holding what the operator types.
+func RunWithInput(ctx context.Context, cfg config.NATS, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -75,6 +83,8 @@ func Run(ctx context.Context, cfg config.NATS, args []string, stdout, stderr io.
 		err = show(ctx, b, rest, stdout)
 	case "replay":
 		err = replay(ctx, b, rest, stdout)
+	case "purge":
+		err = purge(ctx, b, rest, stdin, stdout, stderr)
 	default:
 		err = usageError("unknown command " + strconv.Quote(cmd))
 	}
@@ -82,6 +92,9 @@ func Run(ctx context.Context, cfg config.NATS, args []string, stdout, stderr io.
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, errNotConfirmed):
+		fmt.Fprintf(stderr, "dlq: %v\n", err)
+		return 1
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "dlq: %v\n%s", err, usage)
 		return 2
@@ -105,7 +118,7 @@ func list(ctx context.Context, b *bus.Bus, args []string, out io.Writer) error {
 	fs := newFlags("list")
 	after := fs.Uint64("after", 0, "list dead letters with a sequence above this")
 	limit := fs.Int("limit", 100, "at most this many")
-	asJSON := fs.Bool("json", false, "one JSON object per line")
+	asJSON := fs.Bool("json", false, "one JSON array")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *limit < 1 {
 		return usageError("list takes -after SEQ, -limit N (at least 1), -json")
 	}
@@ -114,13 +127,18 @@ func list(ctx context.Context, b *bus.Bus, args []string, out io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(out)
-		for _, dl := range letters {
-			if err := enc.Encode(toJSON(dl)); err != nil {
-				return err
-			}
+		// One array, [] when there are none: a program reading it needs
+		// no special case for an empty dead-letter stream.
+		all := make([]letterJSON, len(letters))
+		for i, dl := range letters {
+			all[i] = toJSON(dl)
 		}
-		return nil
+		b, err := json.MarshalIndent(all, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "%s\n", b)
+		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tDEAD-LETTERED\tSUBJECT\tSTREAM-SEQ\tDELIVERIES\tERROR")
@@ -186,19 +204,12 @@ func replay(ctx context.Context, b *bus.Bus, args []string, out io.Writer) error
 		seqs = append(seqs, seq)
 	}
 	if *all {
-		var after uint64
-		for {
-			page, err := b.DeadLetters(ctx, after, 1000)
-			if err != nil {
-				return err
-			}
-			if len(page) == 0 {
-				break
-			}
-			for _, dl := range page {
-				seqs = append(seqs, dl.Sequence)
-			}
-			after = page[len(page)-1].Sequence
+		letters, err := allLetters(ctx, b)
+		if err != nil {
+			return err
+		}
+		for _, dl := range letters {
+			seqs = append(seqs, dl.Sequence)
 		}
 	}
 	for _, seq := range seqs {
@@ -209,6 +220,23 @@ func replay(ctx context.Context, b *bus.Bus, args []string, out io.Writer) error
 		fmt.Fprintf(out, "replayed %d as %s #%d\n", seq, b.Config().Stream, to)
 	}
 	return nil
+}
+
+// allLetters lists every dead letter, oldest first.
+func allLetters(ctx context.Context, b *bus.Bus) ([]bus.DeadLetter, error) {
+	var out []bus.DeadLetter
+	var after uint64
+	for {
+		page, err := b.DeadLetters(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return out, nil
+		}
+		out = append(out, page...)
+		after = page[len(page)-1].Sequence
+	}
 }
 
 // letterJSON is a dead letter as the tool prints it in JSON.

@@ -51,8 +51,14 @@ func deadLetters(t *testing.T, bodies ...[]byte) (config.NATS, *bus.Bus) {
 
 func run(t *testing.T, cfg config.NATS, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runWithInput(t, cfg, "", args...)
+}
+
+// runWithInput runs the tool with input as what the operator types.
+func runWithInput(t *testing.T, cfg config.NATS, input string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code = dlq.Run(context.Background(), cfg, args, &out, &errOut)
+	code = dlq.RunWithInput(context.Background(), cfg, args, strings.NewReader(input), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -62,11 +68,10 @@ func TestListShowReplayAll(t *testing.T) {
 
 	code, out, errOut := run(t, cfg, "list", "-json")
 	require.Equal(t, 0, code, errOut)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 2)
-	var first, second map[string]any
-	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
-	require.NoError(t, json.Unmarshal([]byte(lines[1]), &second))
+	var letters []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &letters), out)
+	require.Len(t, letters, 2)
+	first, second := letters[0], letters[1]
 	assert.Equal(t, `{"id":"a"}`, first["data"])
 	assert.Equal(t, "decode cloudevent: bad", first["error"])
 	assert.Equal(t, b.EventsSubject("shop"), first["subject"])
@@ -96,6 +101,10 @@ func TestUsageErrors(t *testing.T) {
 		{"replay"},
 		{"replay", "-all", "3"},
 		{"list", "-limit", "0"},
+		{"purge"},
+		{"purge", "-yes"},
+		{"purge", "-all", "3"},
+		{"purge", "x"},
 	} {
 		code, _, errOut := run(t, cfg, args...)
 		assert.Equal(t, 2, code, "%q", args)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -665,8 +667,13 @@ type simpleEvent struct {
 	Properties                                    []byte
 }
 
+// simpleMembers are the members a simple-JSON event may have (contract §4).
+var simpleMembers = []string{"event_id", "event_type", "user_id", "timestamp", "properties", "source"}
+
 // readSimple reads the members of a simple-JSON event, with the same text
-// rules as a CloudEvent's attributes. Unknown members are ignored.
+// rules as a CloudEvent's attributes. A member not in simpleMembers is an
+// error naming it: a typo such as "userid" must not turn the event into an
+// anonymous one without a word.
 func readSimple(raw []byte) (se simpleEvent, fault error) {
 	_ = eachMember(raw, func(key string, val []byte) error {
 		var err error
@@ -687,6 +694,8 @@ func readSimple(raw []byte) (se simpleEvent, fault error) {
 			} else {
 				se.Properties = val
 			}
+		default:
+			err = unknownSimpleMember(key)
 		}
 		if fault == nil {
 			fault = err
@@ -694,6 +703,28 @@ func readSimple(raw []byte) (se simpleEvent, fault error) {
 		return nil
 	})
 	return se, fault
+}
+
+// unknownSimpleMember is the error of a member simple mode does not take,
+// with the member it was probably meant to be when only case or
+// separators differ ("userId", "UserID", "user-id").
+func unknownSimpleMember(key string) error {
+	fold := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '_' || r == '-' || r == ' ' {
+				return -1
+			}
+			return unicode.ToLower(r)
+		}, s)
+	}
+	hint := ""
+	for _, m := range simpleMembers {
+		if fold(m) == fold(key) {
+			hint = fmt.Sprintf(" (did you mean %q?)", m)
+		}
+	}
+	return Errorf(CodeInvalid, "unknown member %q%s: a simple-mode event takes only %s",
+		truncate(key, 64), hint, strings.Join(simpleMembers, ", "))
 }
 
 // flexID reads an id that may come as a string or a number, as ids often

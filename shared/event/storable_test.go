@@ -142,6 +142,14 @@ var judgeCases = []struct {
 	{"bad base64", event.ModeStructured, nil, sce(`,"data_base64":"!!!"`), "cannot read event"},
 
 	// Simple ids: a number is its value.
+	// A member outside the six of simple mode rejects its event, named:
+	// a typo must not make an anonymous event.
+	{"simple: unknown member", event.ModeSimple, nil, simpleOf(`,"userid":"u1"`), `unknown member "userid" (did you mean "user_id"?): a simple-mode event takes only event_id, event_type, user_id, timestamp, properties, source`},
+	{"simple: member in camel case", event.ModeSimple, nil, simpleOf(`,"userId":"u1"`), `unknown member "userId" (did you mean "user_id"?)`},
+	{"simple: member of another SDK", event.ModeSimple, nil, simpleOf(`,"anonymous_id":"a1"`), `unknown member "anonymous_id": a simple-mode event`},
+	{"simple: unknown member null", event.ModeSimple, nil, simpleOf(`,"context":null`), `unknown member "context"`},
+	{"simple: unknown member with a line break", event.ModeSimple, nil, simpleOf(`,"a\nb":1`), `unknown member "a\nb"`},
+	{"simple: unknown member, long", event.ModeSimple, nil, simpleOf(`,"` + strings.Repeat("x", 300) + `":1`), `unknown member "` + strings.Repeat("x", 64) + `…"`},
 	{"simple: decimal event_id", event.ModeSimple, nil, `{"events":[{"event_id":1.5,"event_type":"t"}]}`, "event_id 1.5 is not an integer"},
 	{"simple: huge event_id", event.ModeSimple, nil, `{"events":[{"event_id":1e300,"event_type":"t"}]}`, "event_id 1e300 is not an integer of at most 256 bytes written out"},
 	{"simple: event_id an object", event.ModeSimple, nil, `{"events":[{"event_id":{},"event_type":"t"}]}`, "event_id must be a string or an integer"},

@@ -10,11 +10,12 @@ import (
 )
 
 // Tour returns the ready-to-paste commands printed at start: one event
-// sent with the first write key, and the stats read with the first read
-// key, as configured in API_KEYS (or none with AUTH_DISABLED). Only keys
-// made for local development (named *_local_dev, as make run's) are
-// printed; others are secrets, which stdout (often a log) must not hold,
-// and stand as <write key> and <read key>.
+// sent with the first write key, and the three stats (DAU, top events,
+// daily retention) read with the first read key, as configured in
+// API_KEYS (or none with AUTH_DISABLED). Only keys made for local
+// development (named *_local_dev, as make run's) are printed; others are
+// secrets, which stdout (often a log) must not hold, and stand as
+// <write key> and <read key>.
 func Tour(baseURL string) string {
 	var write, read string
 	entries, _ := auth.ParseEntries("API_KEYS", os.Getenv("API_KEYS"))
@@ -43,8 +44,8 @@ func Tour(baseURL string) string {
 	from := now.AddDate(0, 0, -6).Format(time.DateOnly)
 	to := now.Format(time.DateOnly)
 	fmt.Fprintf(&b, "\nRead the stats:\n")
-	for _, fn := range []string{"stats-dau", "stats-top"} {
-		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s'%s\n", baseURL, fn, from, to, authHeader(read, "read"))
+	for _, q := range []struct{ fn, extra string }{{"stats-dau", ""}, {"stats-top", ""}, {"stats-retention", "&interval=day"}} {
+		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s%s'%s\n", baseURL, q.fn, from, to, q.extra, authHeader(read, "read"))
 	}
 	return b.String()
 }

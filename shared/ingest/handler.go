@@ -230,8 +230,10 @@ func (in *Ingest) unavailable(err error) handler.Response {
 	switch {
 	case errors.Is(err, bus.ErrUnavailable):
 		msg = "event stream unavailable; retry the whole request, nothing is lost or doubled"
-	case errors.Is(err, dedup.ErrUnavailable), errors.Is(err, ratelimit.ErrUnavailable):
-		msg = "dedup store unavailable; retry the whole request, nothing is lost or doubled"
+	case errors.Is(err, dedup.ErrUnavailable):
+		msg = "dedup store (Redis) unavailable; retry the whole request, nothing is lost or doubled"
+	case errors.Is(err, ratelimit.ErrUnavailable):
+		msg = "rate limit store (Redis) unavailable; retry the whole request, nothing was accepted"
 	}
 	in.log.Error("ingest unavailable", "error", err)
 	resp := serve.Error(event.Wrap(event.CodeUnavailable, err, msg))

@@ -47,6 +47,10 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 	// RESP2: eventfn uses no push notifications, and RESP3's push handling
 	// costs a check on every reply on the hot path.
 	ropts.Protocol = 2
+	// go-redis has one logger per process, plain text on stderr unless
+	// set: this function's JSON logger takes its lines (a process serves
+	// one ingest).
+	redis.SetLogger(redisLog{deps.Logger})
 	rdb := redis.NewClient(ropts)
 	b, err := bus.Connect(cfg.NATS, "ingest", deps.Logger)
 	if err != nil {
@@ -57,6 +61,7 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 		// Not fatal: publishing ensures the streams once NATS is back.
 		deps.Logger.Warn("streams not ensured at start", "error", err)
 	}
+	stopKeys := keys.Watch(deps.Logger, auth.ReloadEvery)
 	in := &Ingest{
 		cfg:    cfg,
 		keys:   keys,
@@ -75,11 +80,12 @@ func New(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Function, err
 		OpenAPI:      openAPI,
 		Ready: func(ctx context.Context) error {
 			if err := rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
+				return fmt.Errorf("redis (the dedup and rate limit store) at %s: %w", ropts.Addr, err)
 			}
 			return b.Ready(ctx)
 		},
 		Close: func() {
+			stopKeys()
 			b.Close()
 			_ = rdb.Close()
 		},

@@ -210,6 +210,7 @@ func TestIngestStatusTable(t *testing.T) {
 		{"long property key", structured, ce("k1", "data", `{"`+strings.Repeat("k", 129)+`":1}`), http.StatusBadRequest, 0, []int{0}, "property key"},
 		{"long id", structured, ce(strings.Repeat("i", 257)), http.StatusBadRequest, 0, []int{0}, "id is 257 bytes"},
 		{"binary without specversion", hdr("ce-id", "x", "ce-source", "s", "ce-type", "t"), "{}", http.StatusBadRequest, 0, nil, "ce-specversion"},
+		{"simple with a misspelt member", simple, `{"events":[{"event_id":"m1","event_type":"x","userid":"u1"},{"event_id":"m2","event_type":"x","user_id":"u2"}]}`, http.StatusMultiStatus, 1, []int{0}, `unknown member \"userid\" (did you mean \"user_id\"?)`},
 		{"simple without event_id", simple, `{"events":[{"event_type":"x"},{"event_id":"s2","event_type":"x"}]}`, http.StatusMultiStatus, 1, []int{0}, "event_id is required"},
 		{"malformed structured", structured, `{bad`, http.StatusBadRequest, 0, nil, "body must be one JSON object (a structured CloudEvent); it is not valid JSON: unexpected 'b' at offset 1"},
 		{"second structured event", structured, ce("two1") + "," + ce("two2"), http.StatusBadRequest, 0, nil, "content after the JSON value"},
@@ -234,7 +235,7 @@ func TestIngestStatusTable(t *testing.T) {
 		}
 		assert.NotContains(t, r.raw, `\n`, "%s: messages are one line", tc.name)
 	}
-	assert.Equal(t, uint64(7), h.streamCount(t), "only the accepted events are on the stream")
+	assert.Equal(t, uint64(8), h.streamCount(t), "only the accepted events are on the stream")
 	r := h.get(t, "/")
 	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
 }
@@ -455,7 +456,11 @@ func TestIngestRedisDownIs503(t *testing.T) {
 	r = h.post(t, writeKey, batch, batchOf(ce("r1"), ce("r2")))
 	require.Equal(t, http.StatusServiceUnavailable, r.status, r.raw)
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
-	assert.Equal(t, http.StatusServiceUnavailable, h.get(t, "/readyz").status)
+	// The answer names what failed: the per-IP limit is checked first.
+	assert.Contains(t, r.raw, "rate limit store (Redis) unavailable")
+	ready := h.get(t, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, ready.status)
+	assert.Contains(t, ready.raw, "redis (the dedup and rate limit store) at 127.0.0.1:")
 
 	// A new, empty Redis forgot r1: it reaches the stream again, in a
 	// message with r2 (a message id names the set of events it carries,

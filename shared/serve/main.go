@@ -41,6 +41,9 @@ func Main(s Spec) int {
 			return Deps{}, err
 		}
 		log = NewLogger(os.Stderr, level).With("function", s.Name())
+		// Libraries that write through the standard log package (net/http's
+		// server errors among them) then log JSON too, not plain text.
+		slog.SetDefault(log)
 		return Deps{Logger: log, Registerer: reg}, nil
 	})
 	if err != nil {

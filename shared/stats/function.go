@@ -89,6 +89,7 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 	if err != nil {
 		return nil, err
 	}
+	stopKeys := keys.Watch(deps.Logger, auth.ReloadEvery)
 	s := &Stats{kind: k, cfg: cfg, keys: keys, pool: pool, engine: &engine{pool: pool, columnsOnly: columnsOnly}, log: deps.Logger, m: newMetrics(deps.Registerer)}
 	if err := s.prepare(ctx); err != nil {
 		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
@@ -99,7 +100,10 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 		Handle:  s.Handle,
 		Ready:   s.Ready,
 		OpenAPI: openAPI,
-		Close:   pool.Close,
+		Close: func() {
+			stopKeys()
+			pool.Close()
+		},
 	}
 	if cfg.CompactInterval > 0 {
 		fn.Background = s.compactLoop

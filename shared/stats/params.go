@@ -96,8 +96,9 @@ func invalid(param, format string, args ...any) error {
 // parseQuery validates the query string of a request to function k. Every
 // error is an *event.Error (CodeInvalid) whose message starts with the
 // parameter's name. Unknown parameters are refused, so that a misspelt
-// filter never silently widens a result; `type` is accepted and ignored by
-// stats-retention, as the contract lists it among the common parameters.
+// filter never silently widens a result; for the same reason `type` is
+// refused by stats-retention, whose event types are start_type and
+// return_type (contract §6).
 func parseQuery(k kind, raw string, maxRangeDays int) (Query, error) {
 	vals, err := url.ParseQuery(raw)
 	if err != nil {
@@ -132,6 +133,9 @@ func parseQuery(k kind, raw string, maxRangeDays int) (Query, error) {
 			return Query{}, invalid(name, "unknown parameter for %s", k)
 		}
 		if name == "type" {
+			if k == kindRetention {
+				return Query{}, invalid(name, "stats-retention does not filter by type: use start_type (the events that put a user in a cohort) and return_type (the events that count as a return)")
+			}
 			for _, v := range vs {
 				if v == "" {
 					return Query{}, invalid(name, "must not be empty")
@@ -139,9 +143,7 @@ func parseQuery(k kind, raw string, maxRangeDays int) (Query, error) {
 				if !storableText(v) {
 					return Query{}, invalid(name, "must be UTF-8 text without NUL")
 				}
-				if k != kindRetention {
-					q.Types = append(q.Types, v)
-				}
+				q.Types = append(q.Types, v)
 			}
 			continue
 		}

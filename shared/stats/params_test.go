@@ -45,6 +45,9 @@ func TestBadParametersAnswer400NamingTheParameter(t *testing.T) {
 		{"empty source", "stats-top", ok + "&source=", "source"},
 		{"empty type", "stats-dau", ok + "&type=", "type"},
 		{"empty start_type", "stats-retention", ok + "&start_type=", "start_type"},
+		// A filter is never silently ignored: retention's types are start_type and return_type.
+		{"type on retention", "stats-retention", ok + "&type=click", "type"},
+		{"type on retention beside start_type", "stats-retention", ok + "&start_type=signup&type=click", "type"},
 		{"property without key", "stats-dau", ok + "&prop.=pro", "prop."},
 		{"bad escape", "stats-dau", ok + "&type=%zz", "query string"},
 		// PostgreSQL's text holds neither: a lookup would be an error.
@@ -63,6 +66,10 @@ func TestBadParametersAnswer400NamingTheParameter(t *testing.T) {
 		var body struct{ Error string }
 		require.NoError(t, json.Unmarshal(a.body, &body))
 		assert.True(t, strings.HasPrefix(body.Error, tc.param+":"), "%s: %q should start with %q", tc.name, body.Error, tc.param+":")
+		if strings.HasPrefix(tc.name, "type on retention") {
+			assert.Contains(t, body.Error, "start_type", "the refusal names the parameters to use")
+			assert.Contains(t, body.Error, "return_type")
+		}
 	}
 
 	// The limits themselves are accepted.

