@@ -138,7 +138,17 @@ func TestConcurrentConsumersCountExactlyWithoutDeadlock(t *testing.T) {
 			if n := rs.n.Load(); n > 0 {
 				t.Logf("%d drains failed for a passing reason and were retried; last: %v", n, rs.last.Load())
 			}
-			assert.Equal(t, Result{Consumed: len(all), Inserted: distinct, Duplicates: len(all) - distinct}, total)
+			// Each event stored once. A message comes back when its ack
+			// did not reach the server in time (a machine too loaded to
+			// renew the ack wait): it is then counted as duplicates, which
+			// changes no row.
+			assert.Equal(t, distinct, total.Inserted)
+			assert.Zero(t, total.DeadLettered)
+			assert.Equal(t, total.Inserted+total.Duplicates, total.Consumed)
+			assert.GreaterOrEqual(t, total.Duplicates, len(all)-distinct)
+			if extra := total.Duplicates - (len(all) - distinct); extra > 0 {
+				t.Logf("%d events came back after their batch committed (redeliveries)", extra)
+			}
 			assert.Equal(t, want, pick(dbSnapshot(t, pool), identityTables), "events and identities")
 			// Stats count every stored event before the rollups have them
 			// (from the feed) and after, all the same.
