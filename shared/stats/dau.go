@@ -113,7 +113,7 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 	w := windowOf(q)
 	var tl *tail
 	if withTail {
-		if tl, err = loadTail(ctx, tx, q, w.dayLo, w.dayHi, top); err != nil {
+		if tl, err = loadTail(ctx, tx, q, w.dayLo, w.dayHi, top, false); err != nil {
 			return err
 		}
 		top = tl.top

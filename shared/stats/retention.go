@@ -125,7 +125,7 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	w := windowOf(q)
 	var tl *tail
 	if withTail {
-		if tl, err = loadTail(ctx, tx, q, noDay, w.dayHi, top); err != nil {
+		if tl, err = loadTail(ctx, tx, q, noDay, w.dayHi, top, true); err != nil {
 			return err
 		}
 		top = tl.top

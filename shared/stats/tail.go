@@ -92,8 +92,9 @@ func planTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, eligi
 
 // loadTail reads the project's feed events of UTC days [lo, hi] and gives
 // them the ids the rollups would: stored users and types keep theirs, new
-// ones get ids above top (the highest stored user id).
-func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top uint32) (*tail, error) {
+// ones get ids above top (the highest stored user id). With firstSeen it
+// also reads the stored users' first events (tail.firstSeen).
+func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top uint32, firstSeen bool) (*tail, error) {
 	evs, err := rollup.ReadFeed(ctx, tx, q.Project, lo, hi)
 	if err != nil {
 		return nil, err
@@ -126,7 +127,7 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			next++
 		}
 	}
-	uids, err := t.users(ctx, tx, q.Project, subjects)
+	uids, err := t.users(ctx, tx, q.Project, subjects, firstSeen)
 	if err != nil {
 		return nil, err
 	}
@@ -148,27 +149,46 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 }
 
 // users returns the ids of subjects: stored ones from rollup_users (with
-// their first events, into t.firstSeen), new ones numbered from t.top+1
-// (t.top moves past them).
-func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []string) (map[string]uint32, error) {
+// their first events, into t.firstSeen, when firstSeen), new ones numbered
+// from t.top+1 (t.top moves past them). Without firstSeen, the ids met
+// before come from the process's cache.
+func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []string, firstSeen bool) (map[string]uint32, error) {
 	out := make(map[string]uint32, len(subjects))
 	if len(subjects) == 0 {
 		return out, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT s.s, u.uid, floor(extract(epoch FROM u.first_seen))::bigint FROM unnest($2::text[]) AS s(s)
-		CROSS JOIN LATERAL (SELECT uid, first_seen FROM rollup_users WHERE project = $1 AND subject = s.s LIMIT 1) u`, project, subjects)
+	instance, err := instanceID(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("read tail users: %w", err)
+		return nil, err
 	}
-	var s string
-	var uid int32
-	var first int64
-	if _, err := pgx.ForEachRow(rows, []any{&s, &uid, &first}, func() error {
-		out[s] = uint32(uid)
-		t.firstSeen[uint32(uid)] = first
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("read tail users: %w", err)
+	ask := subjects
+	if !firstSeen {
+		ask = nil
+		for _, s := range subjects {
+			if uid, ok := knownUsers.get(uidKey{instance, project, s}); ok && uid <= t.stored {
+				out[s] = uid
+			} else {
+				ask = append(ask, s)
+			}
+		}
+	}
+	if len(ask) > 0 {
+		rows, err := tx.Query(ctx, `SELECT s.s, u.uid, floor(extract(epoch FROM u.first_seen))::bigint FROM unnest($2::text[]) AS s(s)
+			CROSS JOIN LATERAL (SELECT uid, first_seen FROM rollup_users WHERE project = $1 AND subject = s.s LIMIT 1) u`, project, ask)
+		if err != nil {
+			return nil, fmt.Errorf("read tail users: %w", err)
+		}
+		var s string
+		var uid int32
+		var first int64
+		if _, err := pgx.ForEachRow(rows, []any{&s, &uid, &first}, func() error {
+			out[s] = uint32(uid)
+			t.firstSeen[uint32(uid)] = first
+			knownUsers.put(uidKey{instance, project, s}, uint32(uid))
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("read tail users: %w", err)
+		}
 	}
 	for _, s := range subjects {
 		if _, ok := out[s]; !ok {

@@ -64,13 +64,14 @@ func storedActive(ctx context.Context, tx pgx.Tx, q *Query, probes []probe) ([]b
 // localDay is the day of unix time at in q's zone.
 func localDay(q *Query, at int64) rollup.Day { return rollup.DayOf(time.Unix(at, 0), q.Loc) }
 
-// tailOf reads the tail of q's days (from UTC day lo) with ids.
-func tailOf(ctx context.Context, tx pgx.Tx, q *Query, lo rollup.Day) (*tail, error) {
+// tailOf reads the tail of q's days (from UTC day lo) with ids, and with
+// the stored users' first events when firstSeen.
+func tailOf(ctx context.Context, tx pgx.Tx, q *Query, lo rollup.Day, firstSeen bool) (*tail, error) {
 	top, err := maxUID(ctx, tx, q.Project)
 	if err != nil {
 		return nil, err
 	}
-	return loadTail(ctx, tx, q, lo, windowOf(q).dayHi, top)
+	return loadTail(ctx, tx, q, lo, windowOf(q).dayHi, top, firstSeen)
 }
 
 // userBucket is one user in one bucket (a bucket's first day).
@@ -83,7 +84,7 @@ type userBucket struct {
 // rollups do not count there yet. typeName is the one type of the query,
 // or "".
 func dauProbe(ctx context.Context, tx pgx.Tx, q *Query, typeName string, buckets []rollup.Day, counts []int64) error {
-	tl, err := tailOf(ctx, tx, q, windowOf(q).dayLo)
+	tl, err := tailOf(ctx, tx, q, windowOf(q).dayLo, false)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func dauProbe(ctx context.Context, tx pgx.Tx, q *Query, typeName string, buckets
 // count, and its user to the type's users when the rollups do not count
 // them in the range. It returns the names of the types only the tail has.
 func topProbe(ctx context.Context, tx pgx.Tx, q *Query, counts, users map[uint32]int64) (map[uint32]string, error) {
-	tl, err := tailOf(ctx, tx, q, windowOf(q).dayLo)
+	tl, err := tailOf(ctx, tx, q, windowOf(q).dayLo, false)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func topProbe(ctx context.Context, tx pgx.Tx, q *Query, counts, users map[uint32
 // their tail events where the rollups do not count them yet. A tail event
 // before a known user's first stored one returns errCohortMoves.
 func retentionProbe(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.Day, counts [][]int64) error {
-	tl, err := tailOf(ctx, tx, q, noDay)
+	tl, err := tailOf(ctx, tx, q, noDay, true)
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,7 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	w := windowOf(q)
 	var tl *tail
 	if withTail {
-		if tl, err = loadTail(ctx, tx, q, w.dayLo, w.dayHi, top); err != nil {
+		if tl, err = loadTail(ctx, tx, q, w.dayLo, w.dayHi, top, false); err != nil {
 			return nil, err
 		}
 		top = tl.top
