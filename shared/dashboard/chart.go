@@ -24,8 +24,11 @@ const (
 // columnChart is a series as columns, one per bucket.
 type columnChart struct {
 	// N is the number of columns; Top the value at the top of the plot.
-	N, Top  int64
+	N, Top int64
+	// Columns are the buckets; Path draws them all (one SVG path: a page
+	// of many buckets renders one attribute, not a few per bucket).
 	Columns []column
+	Path    string
 	Grid    []gridLine
 	Labels  []axisLabel
 	// PlotTop, PlotHeight and Height place the plot in the SVG.
@@ -35,9 +38,8 @@ type columnChart struct {
 // column is one bucket, in the nested SVG's units: x in buckets, y in
 // users (Y = Top - value, so the column stands on the axis).
 type column struct {
-	X     float64
-	Y, H  int64
-	Title string
+	X    float64
+	Y, H int64
 }
 
 // gridLine is a value line with its label, Y in pixels.
@@ -54,16 +56,28 @@ type axisLabel struct {
 }
 
 // newColumnChart draws values (one per bucket starting at starts[i]).
-func newColumnChart(starts []string, values []int64, unit string) columnChart {
+func newColumnChart(starts []string, values []int64) columnChart {
 	var hi int64
 	for _, v := range values {
 		hi = max(hi, v)
 	}
 	top, step := niceScale(hi)
 	c := columnChart{N: int64(len(values)), Top: top, PlotTop: colPlotTop, PlotHeight: colPlotHeight, Height: colHeight, LabelY: colHeight - 6}
+	path := make([]byte, 0, 24*len(values))
 	for i, v := range values {
-		c.Columns = append(c.Columns, column{X: float64(i) + 0.12, Y: top - v, H: v, Title: fmt.Sprintf("%s: %d %s", starts[i], v, unit)})
+		col := column{X: float64(i) + 0.12, Y: top - v, H: v}
+		c.Columns = append(c.Columns, col)
+		if v > 0 {
+			path = append(path, 'M')
+			path = strconv.AppendFloat(path, col.X, 'f', -1, 64)
+			path = append(path, ' ')
+			path = strconv.AppendInt(path, col.Y, 10)
+			path = append(path, "h0.76v"...)
+			path = strconv.AppendInt(path, col.H, 10)
+			path = append(path, "h-0.76z"...)
+		}
 	}
+	c.Path = string(path)
 	for t := int64(0); t <= top; t += step {
 		c.Grid = append(c.Grid, gridLine{Y: colPlotTop + colPlotHeight*(1-float64(t)/float64(top)), Label: strconv.FormatInt(t, 10)})
 	}

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -115,6 +116,17 @@ func TestViewsNeedASession(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, r.status)
 	assert.Equal(t, "/function/dashboard/", r.header.Get("Location"))
 	assert.Equal(t, http.StatusNotFound, c.get("/nope").status)
+	doc := c.get("/openapi.json")
+	require.Equal(t, http.StatusOK, doc.status)
+	var api struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(doc.body), &api))
+	assert.Equal(t, "3.1.0", api.OpenAPI)
+	for _, p := range []string{"/", "/logout", "/overview", "/dau", "/top", "/retention", "/dau.csv"} {
+		assert.Contains(t, api.Paths, p)
+	}
 	assert.Equal(t, http.StatusMethodNotAllowed, c.do(http.MethodPost, "/overview", url.Values{}, nil).status)
 }
 
@@ -264,4 +276,36 @@ func TestEscaping(t *testing.T) {
 	src := elements(t, r.body, func(n *html.Node) bool { return attrs(n)["id"] == "in-source" })
 	require.Len(t, src, 1)
 	assert.Equal(t, imgSource, attrs(src[0])["value"], "the source filter shown back as given")
+}
+
+// TestQueryFormGoesToTheCanonicalURL: the GET form's submission answers
+// 303 to the view's URL holding the query alone; a properties line that is
+// no KEY=VALUE is refused beside its control.
+func TestQueryFormGoesToTheCanonicalURL(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 100)
+	c := newClient(t, f.dash)
+	require.Equal(t, http.StatusSeeOther, c.signIn(readKey).status)
+	form := url.Values{"_form": {"1"}, "from": {"2026-10-05"}, "to": {"2026-10-20"}, "tz": {""}, "source": {" "}, "interval": {"week"},
+		"_types": {"page_view\r\n\r\n" + scriptType + "\r\n"}, "_props": {"plan = pro\nn=2"}}
+	r := c.get("/dau?" + form.Encode())
+	require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	loc, err := url.Parse(r.header.Get("Location"))
+	require.NoError(t, err)
+	assert.Equal(t, "dau", loc.Path)
+	assert.Equal(t, url.Values{"from": {"2026-10-05"}, "to": {"2026-10-20"}, "interval": {"week"},
+		"type": {"page_view", scriptType}, "prop.plan": {"pro"}, "prop.n": {"2"}}, loc.Query())
+	assert.Equal(t, http.StatusOK, c.get("/"+loc.String()).status)
+
+	form.Set("_props", "plan")
+	r = c.get("/dau?" + form.Encode())
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	msg, ok := byID(t, r.body, "err-prop")
+	assert.True(t, ok)
+	assert.Contains(t, msg, "KEY=VALUE")
+
+	// A view without a query shows the last 30 days, in its URL.
+	r = c.get("/top")
+	require.Equal(t, http.StatusSeeOther, r.status)
+	assert.Regexp(t, `^top\?from=\d{4}-\d\d-\d\d&to=\d{4}-\d\d-\d\d$`, r.header.Get("Location"))
 }

@@ -34,7 +34,7 @@ func newDAUView(res *stats.DAUResult, qs *queries) *dauView {
 			v.Empty = false
 		}
 	}
-	v.Chart = newColumnChart(starts, values, "active users")
+	v.Chart = newColumnChart(starts, values)
 	return v
 }
 

@@ -240,7 +240,22 @@ func (d *Dashboard) fill(ctx context.Context, r *http.Request, p *page, s sessio
 	if err != nil {
 		return err
 	}
-	empty := true
+	if empty := build(p, a, qs); empty {
+		any, err := d.reader.HasEvents(ctx, s.project)
+		if err != nil {
+			return err
+		}
+		if !any {
+			p.FirstRun = &firstRun{Curl: firstEventCurl(r, time.Now())}
+		}
+	}
+	return nil
+}
+
+// build puts the answers on p as charts and tables, and reports whether
+// they hold no number but zeros.
+func build(p *page, a answers, qs *queries) (empty bool) {
+	empty = true
 	if a.dau != nil {
 		p.DAU = newDAUView(a.dau, qs)
 		empty = empty && p.DAU.Empty
@@ -253,14 +268,5 @@ func (d *Dashboard) fill(ctx context.Context, r *http.Request, p *page, s sessio
 		p.Retention = newRetentionView(a.retention, qs)
 		empty = empty && p.Retention.Empty
 	}
-	if empty {
-		any, err := d.reader.HasEvents(ctx, s.project)
-		if err != nil {
-			return err
-		}
-		if !any {
-			p.FirstRun = &firstRun{Curl: firstEventCurl(r, time.Now())}
-		}
-	}
-	return nil
+	return empty
 }
