@@ -10,8 +10,8 @@ import (
 )
 
 // Tour returns the ready-to-paste commands printed at start: one event
-// sent with the first write key, and the stats read with the first read
-// key, as configured in API_KEYS (or none with AUTH_DISABLED). Only keys
+// sent with the first write key, the stats read with the first read key
+// and the dashboard to sign in to with it, as configured in API_KEYS (or none with AUTH_DISABLED). Only keys
 // made for local development (named *_local_dev, as make run's) are
 // printed; others are secrets, which stdout (often a log) must not hold,
 // and stand as <write key> and <read key>.
@@ -46,5 +46,10 @@ func Tour(baseURL string) string {
 	for _, fn := range []string{"stats-dau", "stats-top"} {
 		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s'%s\n", baseURL, fn, from, to, authHeader(read, "read"))
 	}
+	signIn := "a read key"
+	if strings.HasSuffix(read, "_local_dev") {
+		signIn = read
+	}
+	fmt.Fprintf(&b, "\nOr look at them: %s/function/dashboard/ (sign in with %s)\n", baseURL, signIn)
 	return b.String()
 }
