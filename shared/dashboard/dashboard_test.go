@@ -1,9 +1,11 @@
 package dashboard_test
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -308,4 +310,53 @@ func TestQueryFormGoesToTheCanonicalURL(t *testing.T) {
 	r = c.get("/top")
 	require.Equal(t, http.StatusSeeOther, r.status)
 	assert.Regexp(t, `^top\?from=\d{4}-\d\d-\d\d&to=\d{4}-\d\d-\d\d$`, r.header.Get("Location"))
+}
+
+// TestCSVHoldsThePagesNumbers: each view's CSV has the stats answer's
+// numbers, written as its JSON writes them.
+func TestCSVHoldsThePagesNumbers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 800)
+	c := newClient(t, f.dash)
+	require.Equal(t, http.StatusSeeOther, c.signIn(readKey).status)
+	q := "from=2026-10-05&to=2026-11-13&tz=Europe%2FKyiv"
+	rows := func(view, query string) [][]string {
+		r := c.get("/" + view + ".csv?" + query)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.Equal(t, "text/csv; charset=utf-8", r.header.Get("Content-Type"))
+		assert.Contains(t, r.header.Get("Content-Disposition"), "attachment")
+		out, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
+		require.NoError(t, err)
+		return out
+	}
+	var dau stats.DAUResult
+	f.statsJSON(t, "stats-dau", q+"&interval=week", readKey, &dau)
+	want := [][]string{{"start", "active_users"}}
+	for _, p := range dau.Series {
+		want = append(want, []string{p.Start, strconv.FormatInt(p.ActiveUsers, 10)})
+	}
+	assert.Equal(t, want, rows("dau", q+"&interval=week"))
+
+	var top stats.TopResult
+	f.statsJSON(t, "stats-top", q+"&prop.plan=pro", readKey, &top)
+	want = [][]string{{"type", "count", "users"}}
+	for _, e := range top.Events {
+		want = append(want, []string{e.Type, strconv.FormatInt(e.Count, 10), strconv.FormatInt(e.Users, 10)})
+	}
+	assert.Equal(t, want, rows("top", q+"&prop.plan=pro"))
+
+	var ret stats.RetentionResult
+	f.statsJSON(t, "stats-retention", q+"&interval=day&periods=5", readKey, &ret)
+	want = [][]string{{"start", "size", "period", "retained", "rate"}}
+	for _, co := range ret.Cohorts {
+		for k, n := range co.Retained {
+			rate, _ := json.Marshal(co.Rates[k])
+			want = append(want, []string{co.Start, strconv.FormatInt(co.Size, 10), strconv.Itoa(k), strconv.FormatInt(n, 10), string(rate)})
+		}
+	}
+	assert.Equal(t, want, rows("retention", q+"&interval=day&periods=5"))
+
+	r := c.get("/top.csv")
+	assert.Equal(t, http.StatusBadRequest, r.status, "a CSV has no default range")
+	assert.Contains(t, r.body, "from: required")
 }

@@ -146,8 +146,13 @@ func (d *Dashboard) serveView(w http.ResponseWriter, r *http.Request, v view, cs
 	}
 	raw := r.URL.RawQuery
 	vals, _ := url.ParseQuery(raw) // a malformed string is the parser's to refuse
+	if csv {
+		qs, err := parseView(v, raw, vals, d.cfg.MaxRangeDays)
+		d.serveCSV(w, r, v, s, qs, err)
+		return
+	}
 	p := d.newPage(r, s, v, vals)
-	if vals.Has(formMarker) && !csv {
+	if vals.Has(formMarker) {
 		canon, field, msg := canonical(vals)
 		if msg == "" {
 			seeOther(w, link(v, canon))
@@ -162,10 +167,6 @@ func (d *Dashboard) serveView(w http.ResponseWriter, r *http.Request, v view, cs
 		return
 	}
 	qs, err := parseView(v, raw, vals, d.cfg.MaxRangeDays)
-	if csv {
-		d.serveCSV(w, r, v, s, qs, err)
-		return
-	}
 	if err != nil {
 		p.Form.failWith(err)
 		d.render(w, r, http.StatusBadRequest, p)
