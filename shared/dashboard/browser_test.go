@@ -232,7 +232,8 @@ func TestInABrowser(t *testing.T) {
 
 	b.signIn(readKey)
 	loc := b.location()
-	require.True(t, strings.HasPrefix(loc, b.dash+"overview?"), "signed in, at the overview: %s", loc)
+	require.Equal(t, b.dash+"overview", loc, "signed in, at the overview")
+	assert.Len(t, readNumbers(t, b.html()).dau, 30, "the last 30 days")
 	project, _ := byID(t, b.html(), "project")
 	assert.Equal(t, "shop", project)
 

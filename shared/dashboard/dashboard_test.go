@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -306,10 +307,17 @@ func TestQueryFormGoesToTheCanonicalURL(t *testing.T) {
 	assert.True(t, ok)
 	assert.Contains(t, msg, "KEY=VALUE")
 
-	// A view without a query shows the last 30 days, in its URL.
+	// A view without a query shows the last 30 days, and its links and
+	// form hold that range.
 	r = c.get("/top")
-	require.Equal(t, http.StatusSeeOther, r.status)
-	assert.Regexp(t, `^top\?from=\d{4}-\d\d-\d\d&to=\d{4}-\d\d-\d\d$`, r.header.Get("Location"))
+	require.Equal(t, http.StatusOK, r.status)
+	today := time.Now().UTC()
+	_, ok = byID(t, r.body, "field-from")
+	require.True(t, ok)
+	in := elements(t, r.body, func(n *html.Node) bool { return attrs(n)["id"] == "in-to" })
+	require.Len(t, in, 1)
+	assert.Contains(t, []string{today.Format(time.DateOnly), today.Add(-time.Minute).Format(time.DateOnly)}, attrs(in[0])["value"])
+	assert.Contains(t, r.body, `href="top.csv?from=`)
 }
 
 // TestCSVHoldsThePagesNumbers: each view's CSV has the stats answer's

@@ -123,7 +123,7 @@ func link(v view, vals url.Values) string {
 	return v.String() + "?" + vals.Encode()
 }
 
-// defaultDays is the range a view without a query shows.
+// defaultDays is the range a view without a query shows, up to today (UTC).
 const defaultDays = 30
 
 // serveView answers a view or its CSV: 303 to the sign-in page without a
@@ -151,6 +151,12 @@ func (d *Dashboard) serveView(w http.ResponseWriter, r *http.Request, v view, cs
 		d.serveCSV(w, r, v, s, qs, err)
 		return
 	}
+	if raw == "" {
+		// The view of the last 30 days, as if asked for: its links and
+		// form hold the range, so what is shared from it is explicit.
+		vals = rangeOf(url.Values{}, time.Now().UTC(), defaultDays)
+		raw = vals.Encode()
+	}
 	p := d.newPage(r, s, v, vals)
 	if vals.Has(formMarker) {
 		canon, field, msg := canonical(vals)
@@ -160,10 +166,6 @@ func (d *Dashboard) serveView(w http.ResponseWriter, r *http.Request, v view, cs
 		}
 		p.Form.fail(field, msg)
 		d.render(w, r, http.StatusBadRequest, p)
-		return
-	}
-	if raw == "" {
-		seeOther(w, link(v, rangeOf(url.Values{}, time.Now().UTC(), defaultDays)))
 		return
 	}
 	qs, err := parseView(v, raw, vals, d.cfg.MaxRangeDays)
