@@ -12,7 +12,7 @@
 // answered by its engine (stats.Reader): the same rules, refusals and
 // numbers as the JSON API. The URL holds the whole query.
 //
-// Sessions are server-side, in PostgreSQL (dashboard_sessions): the
+// Sessions are server-side, in PostgreSQL (eventfn_meta.dashboard_sessions): the
 // cookie holds a random token, the row its SHA-256 and the SHA-256 of the
 // read key, which auth.Keys.AuthorizeSum checks on every request, so
 // removing a key ends its sessions and signing out ends a session even for
@@ -21,7 +21,7 @@
 //
 // CSRF: every POST form carries a token signed (HMAC-SHA256) with a
 // secret the first replica made and stored in the database
-// (dashboard_secret): bound to the session for sign-out, and for sign-in
+// (eventfn_meta.dashboard_secret): bound to the session for sign-out, and for sign-in
 // (no session yet) to a random value in a cookie of its own (a signed
 // double-submit). Browsers send Origin or Sec-Fetch-Site with every form
 // they post; a request with either needs the token, and one marked

@@ -34,7 +34,7 @@ const (
 	purposeSession = "session"
 )
 
-// sessions keeps sign-ins in PostgreSQL (table dashboard_sessions), so
+// sessions keeps sign-ins in PostgreSQL (table eventfn_meta.dashboard_sessions), so
 // every replica knows them, a cold start keeps them and signing out ends
 // them. The browser holds only a random token; the row holds its SHA-256
 // and the SHA-256 of the read key, and every request is authorized again
@@ -45,7 +45,7 @@ type sessions struct {
 	keys *auth.Keys
 	ttl  time.Duration
 	// secret signs CSRF tokens; shared by every replica through the
-	// database (table dashboard_secret), loaded by load.
+	// database (table eventfn_meta.dashboard_secret), loaded by load.
 	secret []byte
 }
 
@@ -62,10 +62,10 @@ func (s *sessions) load(ctx context.Context) error {
 	if _, err := rand.Read(fresh); err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO dashboard_secret (secret) VALUES ($1) ON CONFLICT DO NOTHING`, fresh); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO eventfn_meta.dashboard_secret (secret) VALUES ($1) ON CONFLICT DO NOTHING`, fresh); err != nil {
 		return fmt.Errorf("dashboard secret: %w", err)
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT secret FROM dashboard_secret`).Scan(&s.secret); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT secret FROM eventfn_meta.dashboard_secret`).Scan(&s.secret); err != nil {
 		return fmt.Errorf("dashboard secret: %w", err)
 	}
 	return nil
@@ -90,10 +90,10 @@ func (s *sessions) create(ctx context.Context, key string) (string, auth.Princip
 	// The sum of the key as Authorize compared it (BearerToken trims).
 	kh := sha256.Sum256([]byte(strings.TrimSpace(key)))
 	// Expired rows go as new ones come, so the table holds live sessions.
-	if _, err := s.pool.Exec(ctx, `DELETE FROM dashboard_sessions WHERE expires_at < now()`); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM eventfn_meta.dashboard_sessions WHERE expires_at < now()`); err != nil {
 		return "", p, fmt.Errorf("sessions: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO dashboard_sessions (token_hash, project, key_hash, expires_at)
+	_, err = s.pool.Exec(ctx, `INSERT INTO eventfn_meta.dashboard_sessions (token_hash, project, key_hash, expires_at)
 		VALUES ($1, $2, $3, now() + make_interval(secs => $4))`, th[:], p.Project, kh[:], s.ttl.Seconds())
 	if err != nil {
 		return "", p, fmt.Errorf("sessions: %w", err)
@@ -110,7 +110,7 @@ func (s *sessions) lookup(ctx context.Context, token string) (session, bool, err
 	th := sha256.Sum256([]byte(token))
 	var project string
 	var kh []byte
-	err := s.pool.QueryRow(ctx, `SELECT project, key_hash FROM dashboard_sessions
+	err := s.pool.QueryRow(ctx, `SELECT project, key_hash FROM eventfn_meta.dashboard_sessions
 		WHERE token_hash = $1 AND expires_at > now()`, th[:]).Scan(&project, &kh)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return session{}, false, nil
@@ -130,7 +130,7 @@ func (s *sessions) lookup(ctx context.Context, token string) (session, bool, err
 
 // end deletes a session.
 func (s *sessions) end(ctx context.Context, th [32]byte) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM dashboard_sessions WHERE token_hash = $1`, th[:]); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM eventfn_meta.dashboard_sessions WHERE token_hash = $1`, th[:]); err != nil {
 		return fmt.Errorf("sessions: %w", err)
 	}
 	return nil
