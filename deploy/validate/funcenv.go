@@ -18,6 +18,7 @@ import (
 	"github.com/eventfn/eventfn/shared/archive"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/consume"
+	"github.com/eventfn/eventfn/shared/dashboard"
 	"github.com/eventfn/eventfn/shared/ingest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
@@ -41,6 +42,7 @@ var functionSpecs = map[string]functionSpec{
 	"stats-top":       {"github.com/eventfn/eventfn/shared/stats", "TopSpec", stats.TopSpec},
 	"stats-retention": {"github.com/eventfn/eventfn/shared/stats", "RetentionSpec", stats.RetentionSpec},
 	"archive":         {"github.com/eventfn/eventfn/shared/archive", "Spec", archive.Spec},
+	"dashboard":       {"github.com/eventfn/eventfn/shared/dashboard", "Spec", dashboard.Spec},
 }
 
 // libraryEnv lists variables read by a library rather than by a function's

@@ -73,6 +73,13 @@ func TestReadEnv(t *testing.T) {
 		assert.False(t, read(fn)["NATS_URL"], fn)
 		assert.True(t, read(fn)["STATS_QUERY_TIMEOUT"], fn)
 	}
+	// The dashboard reads the stats limits under their names, and no
+	// broker or archive settings.
+	assert.True(t, read("dashboard")["STATS_MAX_RANGE_DAYS"])
+	assert.True(t, read("dashboard")["DASHBOARD_SESSION_TTL"])
+	assert.True(t, read("dashboard")["API_KEYS"])
+	assert.False(t, read("dashboard")["NATS_URL"])
+	assert.False(t, read("dashboard")["ROLLUP_TIMEZONES"], "the stats functions keep the rollups")
 	for _, fn := range slices.Collect(maps.Keys(functionSpecs)) {
 		assert.True(t, read(fn)["PORT"], fn)
 		assert.True(t, read(fn)[launcherEnv], fn)

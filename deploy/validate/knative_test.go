@@ -25,7 +25,7 @@ func TestKnativeIsValid(t *testing.T) {
 	}
 	assert.Equal(t, "concurrency", ann("ingest", "metric"), "ingest scales on concurrency")
 	assert.NotEqual(t, "0", ann("ingest", "min-scale"), "ingest is never cold")
-	for _, name := range []string{"stats-dau", "stats-top", "stats-retention"} {
+	for _, name := range []string{"stats-dau", "stats-top", "stats-retention", "dashboard"} {
 		assert.Equal(t, "0", ann(name, "min-scale"), "%s scales to zero", name)
 	}
 	assert.Equal(t, "1", ann("consume-batch", "min-scale"), "consume-batch is kept warm")

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,4 +92,24 @@ func TestCheckAdmin(t *testing.T) {
 	assert.NoError(t, auth.CheckAdmin(bearer("adm"), "adm"))
 	assert.Equal(t, event.CodeUnauthorized, event.ErrorCode(auth.CheckAdmin(bearer("x"), "adm")))
 	assert.Equal(t, event.CodeUnauthorized, event.ErrorCode(auth.CheckAdmin(http.Header{}, "adm")))
+}
+
+// TestAuthorizeSum: a key known by its SHA-256 sum is authorized as the key
+// itself would be.
+func TestAuthorizeSum(t *testing.T) {
+	keys, err := auth.New(config.Auth{APIKeys: "wk_abc=shop:write,rk_def=shop:read"})
+	require.NoError(t, err)
+	p, err := keys.AuthorizeSum(sha256.Sum256([]byte("rk_def")), auth.RoleRead)
+	require.NoError(t, err)
+	assert.Equal(t, "shop", p.Project)
+	_, err = keys.AuthorizeSum(sha256.Sum256([]byte("wk_abc")), auth.RoleRead)
+	assert.Equal(t, event.CodeForbidden, event.ErrorCode(err))
+	_, err = keys.AuthorizeSum(sha256.Sum256([]byte("rk_gone")), auth.RoleRead)
+	assert.Equal(t, event.CodeUnauthorized, event.ErrorCode(err))
+
+	off, err := auth.New(config.Auth{AuthDisabled: true})
+	require.NoError(t, err)
+	p, err = off.AuthorizeSum([32]byte{}, auth.RoleRead)
+	require.NoError(t, err)
+	assert.Equal(t, auth.DefaultProject, p.Project)
 }

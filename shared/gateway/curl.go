@@ -10,12 +10,12 @@ import (
 )
 
 // Tour returns the ready-to-paste commands printed at start: one event
-// sent with the first write key, and the three stats (DAU, top events,
-// daily retention) read with the first read key, as configured in
-// API_KEYS (or none with AUTH_DISABLED). Only keys made for local
-// development (named *_local_dev, as make run's) are printed; others are
-// secrets, which stdout (often a log) must not hold, and stand as
-// <write key> and <read key>.
+// sent with the first write key, the three stats (DAU, top events, daily
+// retention) read with the first read key, and the dashboard to sign in to
+// with it, as configured in API_KEYS (or none with AUTH_DISABLED). Only
+// keys made for local development (named *_local_dev, as make run's) are
+// printed; others are secrets, which stdout (often a log) must not hold,
+// and stand as <write key> and <read key>.
 func Tour(baseURL string) string {
 	var write, read string
 	entries, _ := auth.ParseEntries("API_KEYS", os.Getenv("API_KEYS"))
@@ -47,5 +47,10 @@ func Tour(baseURL string) string {
 	for _, q := range []struct{ fn, extra string }{{"stats-dau", ""}, {"stats-top", ""}, {"stats-retention", "&interval=day"}} {
 		fmt.Fprintf(&b, "  curl '%s/function/%s/?from=%s&to=%s%s'%s\n", baseURL, q.fn, from, to, q.extra, authHeader(read, "read"))
 	}
+	signIn := "a read key"
+	if strings.HasSuffix(read, "_local_dev") {
+		signIn = read
+	}
+	fmt.Fprintf(&b, "\nOr look at them: %s/function/dashboard/ (sign in with %s)\n", baseURL, signIn)
 	return b.String()
 }

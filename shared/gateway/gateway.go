@@ -93,6 +93,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + path
 	r2.URL.RawPath = ""
+	// Where the function is mounted, for one that links its own pages
+	// (the dashboard), as the compose gateway says it too.
+	r2.Header.Set("X-Forwarded-Prefix", "/function/"+name)
 	srv.ServeHTTP(w, r2)
 }
 

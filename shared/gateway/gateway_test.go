@@ -55,6 +55,7 @@ func TestGatewayServesFunctionsAndThePrintedCurlWorks(t *testing.T) {
 	assert.Contains(t, string(out), "HTTP/1.1 202")
 	assert.Contains(t, string(out), `"accepted":1`)
 	assert.Contains(t, tour, "rk_gw_local_dev", "the stats commands use the read key")
+	assert.Contains(t, tour, base+"/function/dashboard/ (sign in with rk_gw_local_dev)")
 
 	// Keys not made for local development are secrets: not printed.
 	t.Setenv("API_KEYS", "wk_secret=demo:write,rk_secret=demo:read")

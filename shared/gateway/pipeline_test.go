@@ -22,7 +22,7 @@ import (
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
-// TestGatewayRunsThePipelineEndToEnd is `make run` in a test: all six
+// TestGatewayRunsThePipelineEndToEnd is `make run` in a test: all seven
 // functions behind the gateway, configured only through the environment,
 // on their own database, streams and key prefix. Events go in through
 // every ingest mode, the continuous consumer stores them, the stats
@@ -80,7 +80,7 @@ func TestGatewayRunsThePipelineEndToEnd(t *testing.T) {
 		require.NoError(t, json.Unmarshal(raw, &doc), "%s %s: %s", method, path, raw)
 		return resp.StatusCode, doc, string(raw)
 	}
-	for _, name := range []string{"ingest", "consume-batch", "stats-dau", "stats-top", "stats-retention", "archive"} {
+	for _, name := range []string{"ingest", "consume-batch", "stats-dau", "stats-top", "stats-retention", "archive", "dashboard"} {
 		testenv.Eventually(t, 30*time.Second, func() bool {
 			code, _, _ := call(http.MethodGet, name+"/readyz", "", nil, "")
 			return code == http.StatusOK

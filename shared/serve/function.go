@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,10 @@ type Function struct {
 	Name string
 	// Handle serves the function's work at "/".
 	Handle Handle
+	// Pages, when set, serves the function's work instead of Handle, at "/"
+	// and at every other path but the standard endpoints: a function of
+	// several pages (the dashboard). Bodies are bounded by MaxBodyBytes.
+	Pages http.Handler
 	// MaxBodyBytes bounds the request body read for Handle; a larger body is
 	// answered 413 without calling Handle. 0 means 1 MiB.
 	MaxBodyBytes int64

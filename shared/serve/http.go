@@ -105,8 +105,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(s.fn.OpenAPI)
 	case "/", "":
+		if s.fn.Pages != nil {
+			s.servePages(w, r)
+			return
+		}
 		s.serveFunction(w, r)
 	default:
+		if s.fn.Pages != nil {
+			s.servePages(w, r)
+			return
+		}
 		writeResponse(w, Error(event.Errorf(event.CodeNotFound, "no such path %q; the function serves /", r.URL.Path)))
 	}
 }

@@ -141,3 +141,49 @@ func TestSlowBodyIsCutOffAndSlowHandlerIsNot(t *testing.T) {
 	var ne net.Error
 	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the server held a trickling body: %v", err)
 }
+
+// TestPagesServeEveryPathButTheStandardOnes: a function with Pages gets
+// "/" and every other path, with a request id and a bounded body; the
+// standard endpoints stay the server's.
+func TestPagesServeEveryPathButTheStandardOnes(t *testing.T) {
+	fn := &serve.Function{
+		Name:         "pages",
+		MaxBodyBytes: 10,
+		Pages: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/boom" {
+				panic("boom")
+			}
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			_, _ = io.WriteString(w, r.URL.Path+" "+serve.RequestID(r.Context())+" "+string(b))
+		}),
+	}
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(serve.NewServer(fn, slog.New(slog.DiscardHandler), reg, reg))
+	defer srv.Close()
+	call := func(method, path, body string) (int, string, http.Header) {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	code, body, h := call(http.MethodGet, "/a/page", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "/a/page "+h.Get("X-Request-Id")+" ", body)
+	code, body, _ = call(http.MethodPost, "/", "0123456789")
+	assert.Equal(t, http.StatusOK, code)
+	assert.True(t, strings.HasSuffix(body, " 0123456789"), body)
+	code, _, _ = call(http.MethodPost, "/", "0123456789-")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, code, "MaxBodyBytes bounds the body")
+	code, _, _ = call(http.MethodGet, "/boom", "")
+	assert.Equal(t, http.StatusInternalServerError, code, "a panic is a 500")
+	code, body, _ = call(http.MethodGet, "/healthz", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "ok")
+}

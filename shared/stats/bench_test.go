@@ -7,9 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -17,32 +15,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventfn/eventfn/shared/benchdata"
 	"github.com/eventfn/eventfn/shared/config"
-	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
-	"github.com/eventfn/eventfn/shared/store"
-	"github.com/eventfn/eventfn/shared/testenv"
 )
 
-// Bench data: EVENTFN_BENCH_STATS_EVENTS events (default 10M) over 60
-// days from benchStart, 100k users (skewed), 50 types (skewed), 4 sources,
-// properties plan (by user, 3 values), country (by user, 20), n (0-9) and
-// path (1000 values).
-var benchStart = time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+// The bench data (package benchdata): EVENTFN_BENCH_STATS_EVENTS events
+// (default 10M) over 60 days, 100k users, 50 types.
+var benchStart = benchdata.Start
 
 const (
-	benchDays  = 60
-	benchUsers = 100_000
-	benchTypes = 50
+	benchDays  = benchdata.Days
+	benchUsers = benchdata.Users
+	benchTypes = benchdata.Types
 )
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // BenchmarkStats loads the bench data into a database of its own, then
 // measures p50/p95 of each function over 30-day ranges (retention: 12
@@ -50,34 +37,16 @@ func envInt(name string, def int) int {
 // the events table measured in the same run. It runs only with -bench
 // (scripts/bench stats): the load takes minutes.
 //
-// The load bypasses the consumer: events are COPYed into the events table
-// (indexes built afterwards) and into the rollups with rollup.Loader, whose
-// calendar tables come from rollup.Rebuild; the tests hold Rebuild equal
-// to the consumer's incremental rollup.Apply.
+// The load (benchdata.Load) bypasses the consumer: events are COPYed into
+// the events table (indexes built afterwards) and into the rollups with
+// rollup.Loader, whose calendar tables come from rollup.Rebuild; the
+// tests hold Rebuild equal to the consumer's incremental rollup.Apply.
 func BenchmarkStats(b *testing.B) {
 	ctx := context.Background()
-	n := envInt("EVENTFN_BENCH_STATS_EVENTS", 10_000_000)
-	iters := envInt("EVENTFN_BENCH_STATS_ITERATIONS", 40)
-	sqlIters := envInt("EVENTFN_BENCH_STATS_SQL_ITERATIONS", 5)
-	// EVENTFN_BENCH_STATS_DATABASE_URL keeps the loaded data between runs
-	// (loaded when its events table is empty); by default a database of
-	// the run's own is loaded and dropped.
-	url := os.Getenv("EVENTFN_BENCH_STATS_DATABASE_URL")
-	if url == "" {
-		url = testenv.Database(b)
-	}
-	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4})
-	require.NoError(b, err)
-	b.Cleanup(pool.Close)
-	require.NoError(b, store.Migrate(ctx, pool))
-
-	var loaded bool
-	require.NoError(b, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM events)").Scan(&loaded))
-	if !loaded {
-		start := time.Now()
-		loadBench(b, pool, n, envInt("EVENTFN_BENCH_STATS_CHUNK", rollup.MaxChunk))
-		b.Logf("loaded %d events in %s", n, time.Since(start).Round(time.Second))
-	}
+	n := benchdata.EnvInt("EVENTFN_BENCH_STATS_EVENTS", 10_000_000)
+	iters := benchdata.EnvInt("EVENTFN_BENCH_STATS_ITERATIONS", 40)
+	sqlIters := benchdata.EnvInt("EVENTFN_BENCH_STATS_SQL_ITERATIONS", 5)
+	url, pool := benchdata.Database(b)
 	printSizes(b, pool)
 
 	cfg := stats.Config{
@@ -262,76 +231,6 @@ func normalise(b *testing.B, fn string, body []byte) string {
 	j, err := json.Marshal(out)
 	require.NoError(b, err)
 	return string(j)
-}
-
-// loadBench generates the bench events day by day, in time order, and
-// writes them into events (indexes dropped during the load, built after)
-// and into the rollups with rollup.Loader, then vacuums and analyses.
-//
-// The columns are chunked as rollup.Compact leaves past days (chunk
-// events, default 65536), or as a consumer writes them before compaction
-// with EVENTFN_BENCH_STATS_CHUNK=500 (its default batch).
-func loadBench(b *testing.B, pool *pgxpool.Pool, n, chunk int) {
-	ctx := context.Background()
-	_, err := pool.Exec(ctx, "DROP INDEX events_props; DROP INDEX events_project_time")
-	require.NoError(b, err)
-	s := store.New(pool)
-	tx, err := pool.Begin(ctx)
-	require.NoError(b, err)
-	loader := rollup.NewLoader(chunk)
-	r := rand.New(rand.NewPCG(1, 2))
-	plans := []string{"free", "pro", "team"}
-	perDay := n / benchDays
-	id := 0
-	for d := range benchDays {
-		day := benchStart.AddDate(0, 0, d)
-		require.NoError(b, s.EnsurePartition(ctx, day))
-		count := perDay
-		if d == benchDays-1 {
-			count = n - perDay*(benchDays-1)
-		}
-		secs := make([]int64, count)
-		for i := range secs {
-			secs[i] = r.Int64N(int64(24 * time.Hour))
-		}
-		slices.Sort(secs)
-		rows := make([][]any, count)
-		evs := make([]rollup.Event, count)
-		for i, ns := range secs {
-			at := day.Add(time.Duration(ns)).Truncate(time.Microsecond)
-			u := int(benchUsers * math.Pow(r.Float64(), 1.5))
-			typ := fmt.Sprintf("type_%02d", int(benchTypes*math.Pow(r.Float64(), 2.5)))
-			src := fmt.Sprintf("src%d", r.IntN(4))
-			props := fmt.Sprintf(`{"plan": %q, "country": "c%d", "n": %d, "path": "/p/%d"}`, plans[u%3], u%20, r.IntN(10), r.IntN(1000))
-			var subject *string
-			if r.IntN(20) > 0 {
-				s := fmt.Sprintf("user-%d", u)
-				subject = &s
-			}
-			id++
-			rows[i] = []any{"bench", src, strconv.Itoa(id), typ, subject, at, at, "application/json", nil, props, nil, "{}"}
-			evs[i] = rollup.Event{Project: "bench", Source: src, ID: strconv.Itoa(id), Type: typ, Time: at, Props: []byte(props)}
-			if subject != nil {
-				evs[i].Subject = *subject
-			}
-		}
-		_, err := pool.CopyFrom(ctx, pgx.Identifier{"events"},
-			[]string{"project", "source", "id", "type", "subject", "time", "received_at", "datacontenttype", "dataschema", "props", "data", "extensions"},
-			pgx.CopyFromRows(rows))
-		require.NoError(b, err)
-		require.NoError(b, loader.Add(ctx, tx, evs))
-	}
-	t0 := time.Now()
-	require.NoError(b, loader.Finish(ctx, tx))
-	require.NoError(b, tx.Commit(ctx))
-	b.Logf("rollup build (Loader.Finish, Rebuild UTC): %s", time.Since(t0).Round(time.Second))
-	t0 = time.Now()
-	_, err = pool.Exec(ctx, `CREATE INDEX events_project_time ON events (project, time);
-		CREATE INDEX events_props ON events USING gin (props jsonb_path_ops)`)
-	require.NoError(b, err)
-	_, err = pool.Exec(ctx, "VACUUM ANALYZE")
-	require.NoError(b, err)
-	b.Logf("indexes and VACUUM ANALYZE: %s", time.Since(t0).Round(time.Second))
 }
 
 func printSizes(b *testing.B, pool *pgxpool.Pool) {

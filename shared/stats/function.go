@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfn/eventfn/shared/auth"
+	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
@@ -141,13 +142,19 @@ func (s *Stats) compactLoop(ctx context.Context) error {
 // no JIT (compiling costs more than these queries take) and the query
 // timeout enforced by the server too.
 func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	return OpenPool(ctx, cfg.Postgres, cfg.QueryTimeout)
+}
+
+// OpenPool opens the pool of a reader of stats: cfg's database with JIT
+// off and queryTimeout as the server's statement_timeout.
+func OpenPool(ctx context.Context, cfg config.Postgres, queryTimeout time.Duration) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	pc.MaxConns = cfg.DatabaseMaxConns
 	pc.ConnConfig.RuntimeParams["jit"] = "off"
-	pc.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(cfg.QueryTimeout.Milliseconds())
+	pc.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(queryTimeout.Milliseconds())
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
