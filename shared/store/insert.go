@@ -344,6 +344,9 @@ func sqlState(err error) string {
 // (57014), a server shutting down (57P01–57P03) or a connection exception
 // (class 08).
 func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}

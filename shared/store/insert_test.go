@@ -173,6 +173,7 @@ func TestIsUnavailable(t *testing.T) {
 	assert.True(t, store.IsUnavailable(&pgconn.PgError{Code: "08006"}), "connection failure")
 	assert.False(t, store.IsUnavailable(&pgconn.PgError{Code: "22P02"}), "a data error is an answer")
 	assert.False(t, store.IsUnavailable(&pgconn.PgError{Code: "42P01"}), "a missing table is an answer")
+	assert.False(t, store.IsUnavailable(nil), "no error is no outage")
 }
 
 func TestIsPermanent(t *testing.T) {
