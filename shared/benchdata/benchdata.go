@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
@@ -128,6 +129,14 @@ func Load(b testing.TB, pool *pgxpool.Pool, n, chunk int) {
 			[]string{"project", "source", "id", "type", "subject", "time", "received_at", "datacontenttype", "dataschema", "props", "data", "extensions"},
 			pgx.CopyFromRows(rows))
 		require.NoError(b, err)
+		// The identities too, as the consumer stores them: a write
+		// benchmark on top of this data pays for their index.
+		ids := make([][]any, len(rows))
+		for i, row := range rows {
+			ids[i] = []any{row[0], row[1], row[2], row[5]}
+		}
+		_, err = pool.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"project", "source", "id", "time"}, pgx.CopyFromRows(ids))
+		require.NoError(b, err)
 		require.NoError(b, loader.Add(ctx, tx, evs))
 	}
 	t0 := time.Now()
@@ -141,4 +150,27 @@ func Load(b testing.TB, pool *pgxpool.Pool, n, chunk int) {
 	_, err = pool.Exec(ctx, "VACUUM ANALYZE")
 	require.NoError(b, err)
 	b.Logf("indexes and VACUUM ANALYZE: %s", time.Since(t0).Round(time.Second))
+}
+
+// Tail returns n more events of the data's project on day, drawn as Load
+// draws its own, with ids that start with prefix: the events stored and
+// not yet in the rollups when the rollups are behind.
+func Tail(n int, day time.Time, prefix string) []event.Record {
+	r := rand.New(rand.NewPCG(3, 4))
+	plans := []string{"free", "pro", "team"}
+	recs := make([]event.Record, n)
+	for i := range recs {
+		at := day.Add(time.Duration(r.Int64N(int64(24 * time.Hour)))).Truncate(time.Microsecond)
+		u := int(Users * math.Pow(r.Float64(), 1.5))
+		recs[i] = event.Record{
+			Project: Project, Source: fmt.Sprintf("src%d", r.IntN(4)), ID: prefix + strconv.Itoa(i),
+			Type: fmt.Sprintf("type_%02d", int(Types*math.Pow(r.Float64(), 2.5))), Time: at, ReceivedAt: at,
+			DataContentType: "application/json", Extensions: []byte("{}"),
+			Props: fmt.Appendf(nil, `{"plan": %q, "country": "c%d", "n": %d, "path": "/p/%d"}`, plans[u%3], u%20, r.IntN(10), r.IntN(1000)),
+		}
+		if r.IntN(20) > 0 {
+			recs[i].Subject = fmt.Sprintf("user-%d", u)
+		}
+	}
+	return recs
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
+	"github.com/eventfn/eventfn/shared/store"
 )
 
 // The bench data (package benchdata): EVENTFN_BENCH_STATS_EVENTS events
@@ -118,6 +119,48 @@ func BenchmarkStats(b *testing.B) {
 			b.ReportMetric(ms(p95), fmt.Sprintf("%s/%s/p95_ms", fn, v.metric))
 		}
 	}
+
+	// The same questions while the rollups are behind: events stored (in
+	// the rollup feed) and not materialized, on the data's last day, which
+	// every range below ends with. One consumer batch behind, then
+	// EVENTFN_BENCH_STATS_TAIL events (default 2.4M: one minute of ingest
+	// at 40k events/s).
+	last := benchStart.AddDate(0, 0, benchDays-1)
+	tailDays := [2]string{last.AddDate(0, 0, -29).Format(time.DateOnly), last.Format(time.DateOnly)}
+	lastMonday := last.AddDate(0, 0, -(int(last.Weekday())+6)%7)
+	tailWeeks := [2]string{lastMonday.AddDate(0, 0, -77).Format(time.DateOnly), last.Format(time.DateOnly)}
+	s := store.New(pool)
+	stored := 0
+	for _, size := range []int{10_000, benchdata.EnvInt("EVENTFN_BENCH_STATS_TAIL", 2_400_000)} {
+		b.StopTimer()
+		recs := benchdata.Tail(size-stored, last, fmt.Sprintf("tail%d-", size))
+		for off := 0; off < len(recs); off += 10_000 {
+			_, err := s.InsertRecords(ctx, recs[off:min(off+10_000, len(recs))])
+			require.NoError(b, err)
+		}
+		stored = size
+		b.StartTimer()
+		fmt.Printf("\nthe same, %d events behind the rollups (in the feed), ranges ending with their day\n", size)
+		for _, fn := range functionNames {
+			for _, v := range variants {
+				var got []time.Duration
+				paths := map[string]int{}
+				for range min(iters, 20) {
+					t0 := time.Now()
+					a := get(b, urls[fn]+"/?"+queryOf(fn, tailDays, tailWeeks)+v.query, readKey)
+					got = append(got, time.Since(t0))
+					require.Equal(b, http.StatusOK, a.status, "%s", a.body)
+					paths[a.header.Get("X-Stats-Path")]++
+				}
+				fmt.Printf("STATS %-16s %-30s behind=%-8d p50 %8.1f ms  p95 %8.1f ms  paths %v\n",
+					fn, v.name, size, ms(percentile(got, 50)), ms(percentile(got, 95)), paths)
+				b.ReportMetric(ms(percentile(got, 95)), fmt.Sprintf("%s/%s/behind_%d/p95_ms", fn, v.metric, size))
+			}
+		}
+	}
+	// What this run added goes, so that a kept database stays the data set.
+	_, err = pool.Exec(ctx, `DELETE FROM rollup_feed; DELETE FROM events WHERE id LIKE 'tail%'; DELETE FROM event_ids WHERE id LIKE 'tail%'`)
+	require.NoError(b, err)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
