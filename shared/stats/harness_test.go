@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
@@ -266,7 +269,28 @@ func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Fun
 		srv.Close()
 		fn.Close()
 	})
+	// Benchmarks time the functions, not the document's checks.
+	if _, bench := t.(*testing.B); !bench {
+		validators.Store(srv.URL, openapitest.Fetch(t, srv.URL+"/openapi.json"))
+		t.Cleanup(func() { validators.Delete(srv.URL) })
+	}
 	return srv.URL
+}
+
+// validators maps the base URL of each function a test serves to the
+// checker of its OpenAPI document.
+var validators sync.Map
+
+// client returns the client a test reaches rawURL with: one checking every
+// exchange against the document of the function served there, if any.
+func client(t testing.TB, rawURL string) *http.Client {
+	t.Helper()
+	u, err := neturl.Parse(rawURL)
+	require.NoError(t, err)
+	if v, ok := validators.Load(u.Scheme + "://" + u.Host); ok {
+		return v.(*openapitest.Validator).Client(t)
+	}
+	return http.DefaultClient
 }
 
 // answer is a response as a client sees it.
@@ -283,7 +307,7 @@ func get(t testing.TB, url, key string) answer {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client(t, url).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
