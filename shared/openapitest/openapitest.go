@@ -13,7 +13,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -82,6 +84,33 @@ func (v *Validator) AuthDisabled() *Validator {
 	c := *v
 	c.anyKey = true
 	return &c
+}
+
+// served maps the base URL of each function a test serves to the checker of
+// its document.
+var served sync.Map
+
+// Register fetches the document served at base+"/openapi.json" (Fetch) and
+// makes ClientFor check the traffic to base against it until the test ends.
+func Register(tb testing.TB, base string) {
+	tb.Helper()
+	served.Store(base, Fetch(tb, base+"/openapi.json"))
+	tb.Cleanup(func() { served.Delete(base) })
+}
+
+// ClientFor returns the client a test reaches rawURL with: one checking every
+// exchange against the document registered for its scheme and host, or
+// http.DefaultClient when none is.
+func ClientFor(tb testing.TB, rawURL string) *http.Client {
+	tb.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		tb.Fatalf("openapitest: %v", err)
+	}
+	if v, ok := served.Load(u.Scheme + "://" + u.Host); ok {
+		return v.(*Validator).Client(tb)
+	}
+	return http.DefaultClient
 }
 
 // Exchange is one request and the response it got, bodies read.

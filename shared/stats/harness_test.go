@@ -9,8 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	neturl "net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -271,26 +269,9 @@ func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Fun
 	})
 	// Benchmarks time the functions, not the document's checks.
 	if _, bench := t.(*testing.B); !bench {
-		validators.Store(srv.URL, openapitest.Fetch(t, srv.URL+"/openapi.json"))
-		t.Cleanup(func() { validators.Delete(srv.URL) })
+		openapitest.Register(t, srv.URL)
 	}
 	return srv.URL
-}
-
-// validators maps the base URL of each function a test serves to the
-// checker of its OpenAPI document.
-var validators sync.Map
-
-// client returns the client a test reaches rawURL with: one checking every
-// exchange against the document of the function served there, if any.
-func client(t testing.TB, rawURL string) *http.Client {
-	t.Helper()
-	u, err := neturl.Parse(rawURL)
-	require.NoError(t, err)
-	if v, ok := validators.Load(u.Scheme + "://" + u.Host); ok {
-		return v.(*openapitest.Validator).Client(t)
-	}
-	return http.DefaultClient
 }
 
 // answer is a response as a client sees it.
@@ -307,7 +288,7 @@ func get(t testing.TB, url, key string) answer {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := client(t, url).Do(req)
+	resp, err := openapitest.ClientFor(t, url).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
