@@ -12,7 +12,7 @@ run: export CONSUME_CONTINUOUS ?= true
 run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
 run: export ARCHIVE_EVERY ?= 1h
 
-.PHONY: run test services services-for-tests check build bench clean reset
+.PHONY: run test services services-for-tests check build bench clean reset alerts cover
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
 ## The gateway is built (a local tool, not a function image) and exec'd, so that
@@ -27,11 +27,28 @@ run: services
 	@echo "make run: built; starting the gateway" >&2
 	exec .run/gateway
 
-## test: the same service set-up, then formatting, vet and every test with the race detector,
-## then the deployment files checked by their platforms' own parsers (deploy/validate)
+## test: the same service set-up, then formatting, vet and every test with the race detector
+## (and coverage: a summary at the end), then the deployment files checked by their platforms'
+## own parsers (deploy/validate), then the alert rules (promtool)
 test: services-for-tests check
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO_TEST_COVER)
 	cd deploy/validate && $(GO) test -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory alerts
+	@scripts/coverage $(COVER_PROFILE)
+
+# Coverage comes from the race run itself (atomic counters), per package.
+COVER_PROFILE := .run/cover.out
+GO_TEST_COVER = mkdir -p .run && $(GO) test -race -count=1 -timeout 30m -coverprofile=$(COVER_PROFILE) ./...
+
+## alerts: the Prometheus alert rules of deploy/prometheus checked and unit-tested by promtool
+alerts:
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+## cover: every Go test, as in make test, then the coverage report as HTML in .run/coverage.html
+cover: services-for-tests
+	$(GO_TEST_COVER)
+	@scripts/coverage $(COVER_PROFILE) .run/coverage.html
 
 services:
 	@scripts/services

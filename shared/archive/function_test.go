@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -42,6 +43,7 @@ func bootFunction(t *testing.T, h *harness, mutate func(*Config)) (*serve.Functi
 	t.Cleanup(fn.Close)
 	srv := httptest.NewServer(serve.NewServer(fn, log, reg, reg))
 	t.Cleanup(srv.Close)
+	openapitest.Register(t, srv.URL)
 	return fn, srv, reg
 }
 
@@ -55,7 +57,7 @@ func post(t *testing.T, url, auth, contentType, body string) *http.Response {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.ClientFor(t, url).Do(req)
 	require.NoError(t, err)
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
@@ -77,7 +79,7 @@ func TestHTTPArchiveAnswerAndAdminKey(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Equal(t, 2, h.count(t, "SELECT count(*) FROM events"), "refused calls archive nothing")
 
-	get, err := http.Get(srv.URL + "/")
+	get, err := openapitest.ClientFor(t, srv.URL).Get(srv.URL + "/")
 	require.NoError(t, err)
 	get.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, get.StatusCode)
@@ -106,11 +108,11 @@ func TestHTTPArchiveAnswerAndAdminKey(t *testing.T) {
 	assert.JSONEq(t, `0`, string(body["rows"]))
 	assert.JSONEq(t, `[]`, string(body["files"]))
 
-	ready, err := http.Get(srv.URL + "/readyz")
+	ready, err := openapitest.ClientFor(t, srv.URL).Get(srv.URL + "/readyz")
 	require.NoError(t, err)
 	ready.Body.Close()
 	assert.Equal(t, http.StatusOK, ready.StatusCode)
-	doc, err := http.Get(srv.URL + "/openapi.json")
+	doc, err := openapitest.ClientFor(t, srv.URL).Get(srv.URL + "/openapi.json")
 	require.NoError(t, err)
 	defer doc.Body.Close()
 	var openapi map[string]any
@@ -175,7 +177,7 @@ func TestHTTPArchiveToS3(t *testing.T) {
 // readyz is the status of srv's /readyz.
 func readyz(t *testing.T, srv *httptest.Server) int {
 	t.Helper()
-	resp, err := http.Get(srv.URL + "/readyz")
+	resp, err := openapitest.ClientFor(t, srv.URL).Get(srv.URL + "/readyz")
 	require.NoError(t, err)
 	resp.Body.Close()
 	return resp.StatusCode

@@ -93,8 +93,10 @@ func TestConcurrentConsumersCountExactlyWithoutDeadlock(t *testing.T) {
 		c.Postgres.DatabaseMaxConns = 2
 		// Not the harness's 1 s: fetching and decoding a batch under the
 		// race detector can outlast it, and a redelivery, harmless as it is,
-		// would count a message twice in the answers compared below.
-		c.AckWait = 30 * time.Second
+		// would count a message twice in the answers compared below. With
+		// make test's coverage counters too, a batch of four consumers on a
+		// loaded machine outlasted 30 s.
+		c.AckWait = 2 * time.Minute
 	})
 	h.publish(t, all...)
 	refURL := referenceSnapshot(t, unique)

@@ -45,6 +45,8 @@ type Gateway struct {
 	servers map[string]*serve.Server
 	fns     map[string]*serve.Function
 	names   []string
+	// openapi is the whole API in one document (MergeOpenAPI).
+	openapi []byte
 }
 
 // New builds every function from the environment. A config error stops the
@@ -69,6 +71,18 @@ func New(ctx context.Context, specs []serve.Spec, log *slog.Logger) (*Gateway, e
 		g.servers[name] = serve.NewServer(fn, flog, reg, reg)
 	}
 	sort.Strings(g.names)
+	docs := map[string][]byte{}
+	for name, srv := range g.servers {
+		if doc := srv.OpenAPI(); doc != nil {
+			docs[name] = doc
+		}
+	}
+	doc, err := MergeOpenAPI(docs)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	g.openapi = doc
 	return g, nil
 }
 
@@ -79,6 +93,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/", "/healthz":
 			writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "functions": g.names})
+		case "/openapi.json":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(g.openapi)
 		default:
 			writeJSON(w, http.StatusNotFound, serve.ErrorBody{Error: "not found: functions are at /function/<name>/"})
 		}
@@ -115,6 +132,9 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener, timeout time.Duratio
 		if fn.Background != nil {
 			lc.Background = append(lc.Background, fn.Background)
 		}
+	}
+	for _, s := range g.servers {
+		lc.Background = append(lc.Background, func(ctx context.Context) error { return s.WatchReady(ctx, serve.ReadyCheckInterval) })
 	}
 	return serve.RunHTTP(ctx, ln, g, lc, timeout, g.log)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/gateway"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
 
@@ -28,28 +29,7 @@ import (
 // every ingest mode, the continuous consumer stores them, the stats
 // functions answer exactly, and archiving the old day changes no answer.
 func TestGatewayRunsThePipelineEndToEnd(t *testing.T) {
-	rcfg, _ := testenv.Redis(t)
-	ncfg := testenv.NATS(t, testenv.NATSURL())
-	archiveDir := t.TempDir()
-	for k, v := range map[string]string{
-		"DATABASE_URL":       testenv.Database(t),
-		"REDIS_URL":          testenv.RedisURL(),
-		"REDIS_PREFIX":       rcfg.RedisPrefix,
-		"NATS_URL":           ncfg.NATSURL,
-		"NATS_STREAM":        ncfg.Stream,
-		"NATS_SUBJECT":       ncfg.Subject,
-		"NATS_CONSUMER":      ncfg.Consumer,
-		"NATS_DLQ_STREAM":    ncfg.DLQStream,
-		"NATS_DLQ_SUBJECT":   ncfg.DLQSubject,
-		"API_KEYS":           "wk_e2e=shop:write,rk_e2e=shop:read,rk_other=other:read",
-		"CONSUME_CONTINUOUS": "true",
-		"ARCHIVE_URL":        "file://" + archiveDir,
-		"HOT_DAYS":           "30",
-		"ARCHIVE_EVERY":      "0",
-		"ADMIN_KEY":          "",
-	} {
-		t.Setenv(k, v)
-	}
+	archiveDir := setFunctionEnv(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,7 +39,11 @@ func TestGatewayRunsThePipelineEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx, ln, 5*time.Second) }()
-	fn := "http://" + ln.Addr().String() + "/function/"
+	base := "http://" + ln.Addr().String()
+	fn := base + "/function/"
+	// Every exchange below is checked against the whole API's document, as
+	// the gateway serves it.
+	client := openapitest.Fetch(t, base+"/openapi.json").Client(t)
 
 	call := func(method, path, key string, header map[string]string, body string) (int, map[string]any, string) {
 		t.Helper()
@@ -71,7 +55,7 @@ func TestGatewayRunsThePipelineEndToEnd(t *testing.T) {
 		for k, v := range header {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		raw, err := io.ReadAll(resp.Body)

@@ -20,6 +20,7 @@ import (
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/ingest"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -38,6 +39,8 @@ type harness struct {
 	cfg ingest.Config
 	js  jetstream.JetStream
 	reg *prometheus.Registry
+	// client checks every exchange against the function's OpenAPI document.
+	client *http.Client
 }
 
 func newHarness(t *testing.T, natsURL string, mutate func(*ingest.Config)) *harness {
@@ -72,7 +75,12 @@ func newHarnessTB(t testing.TB, natsURL string, mutate func(*ingest.Config)) *ha
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	return &harness{url: srv.URL, cfg: cfg, js: js, reg: reg}
+	doc := openapitest.Fetch(t, srv.URL+"/openapi.json")
+	if cfg.AuthDisabled {
+		doc = doc.AuthDisabled()
+	}
+	client := doc.Client(t)
+	return &harness{url: srv.URL, cfg: cfg, js: js, reg: reg, client: client}
 }
 
 // response is an answer as a client sees it.
@@ -109,7 +117,7 @@ func (h *harness) post(t *testing.T, key string, header http.Header, body string
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -122,7 +130,7 @@ func (h *harness) post(t *testing.T, key string, header http.Header, body string
 
 func (h *harness) get(t *testing.T, path string) response {
 	t.Helper()
-	resp, err := http.Get(h.url + path)
+	resp, err := h.client.Get(h.url + path)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

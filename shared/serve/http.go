@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,9 +24,6 @@ import (
 
 // DefaultMaxBodyBytes bounds a request body when the function sets no limit.
 const DefaultMaxBodyBytes = 1 << 20
-
-// readyTimeout bounds one /readyz probe of the dependencies.
-const readyTimeout = 2 * time.Second
 
 type ctxKey int
 
@@ -47,45 +45,44 @@ func RequestID(ctx context.Context) string {
 	return s
 }
 
-// httpMetrics counts requests per function and status.
-type httpMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventfn_http_requests_total", Help: "HTTP requests to the function's work path, by status code.",
-		}, []string{"function", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "eventfn_http_request_duration_seconds", Help: "Time to answer a request to the function's work path.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"function"}),
-	}
-	reg.MustRegister(m.requests, m.duration)
-	return m
-}
-
 // Server serves one Function with the standard endpoints.
 type Server struct {
 	fn      *Function
 	log     *slog.Logger
-	metrics *httpMetrics
+	metrics *metrics
 	gather  prometheus.Gatherer
+	// openapi is the document /openapi.json serves: the function's own
+	// with the standard endpoints added.
+	openapi []byte
 	// draining fails /readyz once shutdown starts, so the platform stops
 	// routing here before in-flight requests are drained.
 	draining atomic.Bool
+	// readyMu orders draining and eventfn_ready's updates, so that a check
+	// that passed just before a drain cannot set 1 after the drain's 0.
+	readyMu sync.Mutex
 }
 
 // NewServer builds the HTTP server of fn. Metrics register on reg and
 // /metrics exposes gather.
+// A function's document that cannot be read is served as it is, and logged:
+// the OpenAPI tests of every function fail on it.
 func NewServer(fn *Function, log *slog.Logger, reg prometheus.Registerer, gather prometheus.Gatherer) *Server {
-	return &Server{fn: fn, log: log, metrics: newHTTPMetrics(reg), gather: gather}
+	s := &Server{fn: fn, log: log, metrics: newMetrics(reg), gather: gather, openapi: fn.OpenAPI}
+	if fn.OpenAPI != nil {
+		doc, err := WithStandardPaths(fn.OpenAPI)
+		if err != nil {
+			log.Error("openapi document", "function", fn.Name, "error", err)
+		} else {
+			s.openapi = doc
+		}
+	}
+	return s
 }
 
-// Drain makes /readyz fail from now on.
-func (s *Server) Drain() { s.draining.Store(true) }
+// OpenAPI returns the document the server answers at /openapi.json: the
+// function's own with the standard endpoints added; nil when the function
+// has none.
+func (s *Server) OpenAPI() []byte { return s.openapi }
 
 // ServeHTTP routes the standard endpoints and sends everything else to the
 // function.
@@ -98,12 +95,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	case "/openapi.json":
-		if s.fn.OpenAPI == nil {
+		if s.openapi == nil {
 			writeResponse(w, Error(event.Errorf(event.CodeNotFound, "no OpenAPI document")))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.fn.OpenAPI)
+		_, _ = w.Write(s.openapi)
 	case "/", "":
 		if s.fn.Pages != nil {
 			s.servePages(w, r)
@@ -117,22 +114,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeResponse(w, Error(event.Errorf(event.CodeNotFound, "no such path %q; the function serves /", r.URL.Path)))
 	}
-}
-
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		writeResponse(w, JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"}))
-		return
-	}
-	if s.fn.Ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		defer cancel()
-		if err := s.fn.Ready(ctx); err != nil {
-			writeResponse(w, JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()}))
-			return
-		}
-	}
-	writeResponse(w, JSON(http.StatusOK, map[string]string{"status": "ready"}))
 }
 
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
@@ -155,8 +136,9 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	s.metrics.requests.WithLabelValues(s.fn.Name, strconv.Itoa(status)).Inc()
-	s.metrics.duration.WithLabelValues(s.fn.Name).Observe(time.Since(start).Seconds())
+	code := strconv.Itoa(status)
+	s.metrics.requests.WithLabelValues(s.fn.Name, code).Inc()
+	s.metrics.duration.WithLabelValues(s.fn.Name, code).Observe(time.Since(start).Seconds())
 }
 
 func (s *Server) call(ctx context.Context, w http.ResponseWriter, r *http.Request) (resp handler.Response) {

@@ -66,7 +66,7 @@ func Main(s Spec) int {
 // Run serves srv on ln and fn's background work until ctx ends, then drains
 // within timeout and closes fn.
 func Run(ctx context.Context, ln net.Listener, srv *Server, fn *Function, timeout time.Duration, log *slog.Logger) error {
-	var bg []func(context.Context) error
+	bg := []func(context.Context) error{func(ctx context.Context) error { return srv.WatchReady(ctx, ReadyCheckInterval) }}
 	if fn.Background != nil {
 		bg = append(bg, fn.Background)
 	}

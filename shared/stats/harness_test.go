@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
 	"github.com/eventfn/eventfn/shared/serve"
@@ -293,6 +294,10 @@ func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Fun
 		srv.Close()
 		fn.Close()
 	})
+	// Benchmarks time the functions, not the document's checks.
+	if _, bench := t.(*testing.B); !bench {
+		openapitest.Register(t, srv.URL)
+	}
 	return srv.URL
 }
 
@@ -310,7 +315,7 @@ func get(t testing.TB, url, key string) answer {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.ClientFor(t, url).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/openapitest"
 )
 
 // TestBadParametersAnswer400NamingTheParameter checks each rule of the
@@ -99,12 +101,12 @@ func TestAuthAndMethods(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, get(t, f.urls[fn]+q, writeKey).status, fn)
 		// Auth comes before parameters: nothing is told to an unknown key.
 		assert.Equal(t, http.StatusUnauthorized, get(t, f.urls[fn]+"/?from=x", "").status, fn)
-		resp, err := http.Post(f.urls[fn]+q, "application/json", strings.NewReader("{}"))
+		resp, err := openapitest.ClientFor(t, f.urls[fn]).Post(f.urls[fn]+q, "application/json", strings.NewReader("{}"))
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, fn)
 		for _, path := range []string{"/openapi.json", "/readyz", "/healthz"} {
-			resp, err := http.Get(f.urls[fn] + path)
+			resp, err := openapitest.ClientFor(t, f.urls[fn]).Get(f.urls[fn] + path)
 			require.NoError(t, err)
 			var doc map[string]any
 			assert.NoError(t, json.NewDecoder(resp.Body).Decode(&doc), "%s%s", fn, path)
