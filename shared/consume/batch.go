@@ -41,18 +41,6 @@ type batch struct {
 	release func()
 }
 
-// events returns how many events the batch holds (a message that cannot
-// be read counts as one).
-func (b *batch) events() int {
-	n := len(b.recs)
-	for _, p := range b.poison {
-		if p != nil {
-			n++
-		}
-	}
-	return n
-}
-
 // decode reads a fetched batch and starts renewing its ack wait, which
 // runs from delivery, while it waits for and goes through its transaction.
 func (c *Consumer) decode(msgs []jetstream.Msg) *batch {

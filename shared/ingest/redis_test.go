@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/ingest"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -52,7 +53,7 @@ func TestIngestLibraryLogsAreJSON(t *testing.T) {
 	fn.Name = "ingest"
 	srv := httptest.NewServer(serve.NewServer(fn, log, prometheus.NewRegistry(), prometheus.NewRegistry()))
 	t.Cleanup(func() { srv.Close(); fn.Close() })
-	h := &harness{url: srv.URL, cfg: cfg}
+	h := &harness{url: srv.URL, cfg: cfg, client: openapitest.Fetch(t, srv.URL+"/openapi.json").Client(t)}
 
 	r := h.post(t, writeKey, structured, ce("l1"))
 	require.Equal(t, http.StatusServiceUnavailable, r.status, r.raw)

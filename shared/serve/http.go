@@ -116,14 +116,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+// requestContext gives a request its id (the client's X-Request-Id when it
+// is one of a sane length, else a new one) and its peer address.
+func requestContext(r *http.Request) (context.Context, string) {
 	reqID := r.Header.Get("X-Request-Id")
 	if reqID == "" || len(reqID) > 128 {
 		reqID = newRequestID()
 	}
 	ctx := context.WithValue(r.Context(), requestIDKey, reqID)
-	ctx = context.WithValue(ctx, clientIPKey, peerIP(r.RemoteAddr))
+	return context.WithValue(ctx, clientIPKey, peerIP(r.RemoteAddr)), reqID
+}
+
+// observe counts a request to the function's work and its duration, by
+// status (0 is 200, as net/http writes it).
+func (s *Server) observe(start time.Time, status int) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	code := strconv.Itoa(status)
+	s.metrics.requests.WithLabelValues(s.fn.Name, code).Inc()
+	s.metrics.duration.WithLabelValues(s.fn.Name, code).Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ctx, reqID := requestContext(r)
 
 	resp := s.call(ctx, w, r)
 	if resp.Header == nil {
@@ -131,14 +148,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Header.Set("X-Request-Id", reqID)
 	writeResponse(w, resp)
-
-	status := resp.StatusCode
-	if status == 0 {
-		status = http.StatusOK
-	}
-	code := strconv.Itoa(status)
-	s.metrics.requests.WithLabelValues(s.fn.Name, code).Inc()
-	s.metrics.duration.WithLabelValues(s.fn.Name, code).Observe(time.Since(start).Seconds())
+	s.observe(start, resp.StatusCode)
 }
 
 func (s *Server) call(ctx context.Context, w http.ResponseWriter, r *http.Request) (resp handler.Response) {

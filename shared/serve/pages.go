@@ -1,9 +1,7 @@
 package serve
 
 import (
-	"context"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -33,12 +31,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // rather than a dead replica on a panic.
 func (s *Server) servePages(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	reqID := r.Header.Get("X-Request-Id")
-	if reqID == "" || len(reqID) > 128 {
-		reqID = newRequestID()
-	}
-	ctx := context.WithValue(r.Context(), requestIDKey, reqID)
-	ctx = context.WithValue(ctx, clientIPKey, peerIP(r.RemoteAddr))
+	ctx, reqID := requestContext(r)
 	limit := s.fn.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
@@ -58,12 +51,7 @@ func (s *Server) servePages(w http.ResponseWriter, r *http.Request) {
 				http.Error(sw, "internal error", http.StatusInternalServerError)
 			}
 		}
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		s.metrics.requests.WithLabelValues(s.fn.Name, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(s.fn.Name).Observe(time.Since(start).Seconds())
+		s.observe(start, sw.status)
 	}()
 	s.fn.Pages.ServeHTTP(sw, r)
 }
