@@ -55,10 +55,13 @@ func NewRetention(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Func
 
 // Stats serves one stats function.
 type Stats struct {
-	kind   kind
-	cfg    Config
-	keys   *auth.Keys
-	pool   *pgxpool.Pool
+	kind kind
+	cfg  Config
+	keys *auth.Keys
+	// pool is DATABASE_URL, the primary: migrations, zones, compaction.
+	pool *pgxpool.Pool
+	// read is where the queries go: pool, or STATS_DATABASE_URL's replica.
+	read   *pgxpool.Pool
 	engine *engine
 	log    *slog.Logger
 	m      *metrics
@@ -85,11 +88,19 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 	} else if keys.Len() == 0 {
 		deps.Logger.Warn("no API keys configured (API_KEYS, API_KEYS_FILE): every request will get 401")
 	}
-	pool, err := openPool(ctx, cfg)
+	pool, err := openPool(ctx, cfg, "DATABASE_URL", cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stats{kind: k, cfg: cfg, keys: keys, pool: pool, engine: &engine{pool: pool, columnsOnly: columnsOnly}, log: deps.Logger, m: newMetrics(deps.Registerer)}
+	read := pool
+	if cfg.ReadURL() != cfg.DatabaseURL {
+		if read, err = openPool(ctx, cfg, "STATS_DATABASE_URL", cfg.ReadURL()); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		deps.Logger.Info("stats read STATS_DATABASE_URL; migrations, new zones and compaction go to DATABASE_URL")
+	}
+	s := &Stats{kind: k, cfg: cfg, keys: keys, pool: pool, read: read, engine: &engine{pool: read, columnsOnly: columnsOnly}, log: deps.Logger, m: newMetrics(deps.Registerer)}
 	if err := s.prepare(ctx); err != nil {
 		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
 	}
@@ -99,7 +110,12 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 		Handle:  s.Handle,
 		Ready:   s.Ready,
 		OpenAPI: openAPI,
-		Close:   pool.Close,
+		Close: func() {
+			if read != pool {
+				read.Close()
+			}
+			pool.Close()
+		},
 	}
 	if cfg.CompactInterval > 0 {
 		fn.Background = s.compactLoop
@@ -135,11 +151,11 @@ func (s *Stats) compactLoop(ctx context.Context) error {
 
 // openPool is store.Open with the session settings of analytical reads:
 // no JIT (compiling costs more than these queries take) and the query
-// timeout enforced by the server too.
-func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+// timeout enforced by the server too. name is the variable url came from.
+func openPool(ctx context.Context, cfg Config, name, url string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	pc.MaxConns = cfg.DatabaseMaxConns
 	pc.ConnConfig.RuntimeParams["jit"] = "off"
@@ -172,9 +188,10 @@ func (s *Stats) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether PostgreSQL is reachable and the schema ready.
+// Ready reports whether the database the queries read is reachable and
+// the schema ready (prepared once through the primary).
 func (s *Stats) Ready(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.read.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	return s.prepare(ctx)
@@ -233,6 +250,10 @@ func (s *Stats) failed(err error) handler.Response {
 			fmt.Sprintf("the query took longer than %s; narrow the range or the filters", s.cfg.QueryTimeout)))
 	case store.IsUnavailable(err):
 		return serve.Error(event.Wrap(event.CodeUnavailable, err, "database unavailable; retry later"))
+	case errors.As(err, &pgErr) && pgErr.Code == "40001":
+		// On a replica, replay cancels a query whose rows it must remove
+		// (a conflict with recovery): asking again works.
+		return serve.Error(event.Wrap(event.CodeUnavailable, err, "the query was cancelled by the database; retry"))
 	}
 	return serve.Error(err)
 }
