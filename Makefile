@@ -12,7 +12,7 @@ run: export CONSUME_CONTINUOUS ?= true
 run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
 run: export ARCHIVE_EVERY ?= 1h
 
-.PHONY: run test services services-for-tests check build bench clean
+.PHONY: run test services services-for-tests check build bench drill clean
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
 ## The gateway is built (a local tool, not a function image) and exec'd, so that
@@ -21,6 +21,9 @@ run: services
 	$(GO) build -o .run/gateway ./cmd/gateway
 	exec .run/gateway
 
+# The short fault drill (shared/drill) fails here, not skips, without the
+# PostgreSQL and Redis programs it starts itself.
+test: export EVENTFN_TEST_DRILL := require
 ## test: the same service set-up, then formatting, vet and every test with the race detector,
 ## then the deployment files checked by their platforms' own parsers (deploy/validate)
 test: services-for-tests check
@@ -49,6 +52,10 @@ build:
 ## bench: scripts/bench ingest|consume|stats
 bench: services
 	scripts/bench $(filter-out bench,$(MAKECMDGOALS))
+
+## drill: the full fault drill on services of its own (scripts/drill; flags in DRILL_ARGS, e.g. DRILL_ARGS="-variant one")
+drill:
+	scripts/drill $(DRILL_ARGS)
 
 clean:
 	rm -rf bin .run

@@ -25,7 +25,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	variant := fs.String("variant", "both", "one (one NATS server), cluster (three) or both")
 	events := fs.Int("events", 200000, "least events sent per variant")
-	rate := fs.Int("rate", 2500, "events per second the client offers")
+	rate := fs.Int("rate", 500, "events per second the client offers (keep it well under what consume-batch stores, so a backlog drains)")
 	batch := fs.Int("batch", 100, "events per request in the batch modes")
 	ackWait := fs.Duration("ack-wait", 5*time.Second, "consume-batch's ACK_WAIT")
 	short := fs.Bool("short", false, "the short waits of make test's drill")
@@ -78,6 +78,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.Write(stdout)
 		if !rep.OK() {
 			code = 1
+		}
+		if ctx.Err() != nil {
+			return 1
 		}
 	}
 	return code

@@ -166,7 +166,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	go func() { defer bg.Done(); r.mon.run(bgCtx) }()
 	go func() { defer bg.Done(); r.supervise(bgCtx) }()
 	r.drive(ctx)
-	r.verify(ctx)
+	if ctx.Err() != nil {
+		r.fail("interrupted: %v", ctx.Err())
+	} else {
+		r.verify(ctx)
+	}
 	stopBg()
 	bg.Wait()
 	if !r.report.OK() {

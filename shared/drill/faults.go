@@ -132,10 +132,10 @@ func sleep(ctx context.Context, d time.Duration) {
 // injected at injected and repaired at repaired: every function process
 // runs and answers /readyz 200, the client had a request answered 2xx that
 // it sent after the repair, and the consumer's lag is back to what it was
-// before the fault (or under one second of load). It returns the time
+// before the fault (or under two seconds of load). It returns the time
 // from the injection, or false when timeout passed first.
 func (r *run) awaitRecovery(ctx context.Context, injected, repaired time.Time, lagBefore int64, timeout time.Duration) (time.Duration, bool) {
-	threshold := max(lagBefore, int64(r.opts.Rate))
+	threshold := max(lagBefore, 2*int64(r.opts.Rate))
 	deadline := repaired.Add(timeout)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		if r.load.lastOK.Load() > repaired.UnixNano() && r.allReady(ctx) {

@@ -44,6 +44,10 @@ func Build(ctx context.Context, root, dir string) error {
 
 // ModuleRoot returns the directory of the go.mod at or above dir.
 func ModuleRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
 			return d, nil
