@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 100, "events per request in the batch modes")
 	ackWait := fs.Duration("ack-wait", 5*time.Second, "consume-batch's ACK_WAIT")
 	short := fs.Bool("short", false, "the short waits of make test's drill")
+	faults := fs.String("faults", "", "comma-separated faults to inject, in order (default: every fault of the variant)")
 	noReplica := fs.Bool("no-replica", false, "no streaming replica for the stats")
 	keepFailed := fs.Bool("keep-failed", true, "keep a failed run's data and logs")
 	keep := fs.Bool("keep", false, "keep every run's data and logs")
@@ -37,6 +39,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 || (*variant != "one" && *variant != "cluster" && *variant != "both") {
 		fs.Usage()
+		return 2
+	}
+	var list []string
+	if *faults != "" {
+		list = strings.Split(*faults, ",")
+	}
+	if err := checkFaults(list); err != nil {
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -67,7 +77,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		rep, err := Run(ctx, Options{
-			Cluster: cluster, Events: *events, Rate: *rate, Batch: *batch, Short: *short,
+			Cluster: cluster, Faults: list, Events: *events, Rate: *rate, Batch: *batch, Short: *short,
 			Replica: !cluster && !*noReplica, AckWait: *ackWait, Root: root, BinDir: bin,
 			KeepFailed: *keepFailed, Keep: *keep, Log: log,
 		})

@@ -3,6 +3,8 @@ package drill
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -30,6 +32,17 @@ func DefaultFaults(cluster bool) []string {
 	}
 	return append(nats, FaultRedisRestart, FaultPostgresRestart, FaultPostgresConnections,
 		FaultIngestKill, FaultConsumeKill, FaultConsumeStop)
+}
+
+// checkFaults refuses a name that is no fault.
+func checkFaults(names []string) error {
+	all := append([]string{FaultNATSKill}, DefaultFaults(true)...)
+	for _, f := range names {
+		if !slices.Contains(all, f) {
+			return fmt.Errorf("drill: unknown fault %q (faults: %s)", f, strings.Join(all, ", "))
+		}
+	}
+	return nil
 }
 
 // inject runs one fault and its repair: it returns when the repair is
