@@ -305,8 +305,8 @@ func (r *run) checkReplica(ctx context.Context, queries []statsQuery, primary []
 			return
 		}
 	}
-	r.note("replica: %d of %d answers behind while paused %d bytes of WAL back; all equal to the primary's %s after replay resumed",
-		behind, len(queries), lag, time.Since(began).Round(time.Millisecond))
+	r.note("replica: %d of %d answers behind while %.1f MB of WAL were not replayed; all equal to the primary's %s after replay resumed",
+		behind, len(queries), float64(lag)/1e6, time.Since(began).Round(time.Millisecond))
 }
 
 func topTotal(a any) int {

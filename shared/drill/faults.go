@@ -145,16 +145,28 @@ func sleep(ctx context.Context, d time.Duration) {
 // injected at injected and repaired at repaired: every function process
 // runs and answers /readyz 200, the client had a request answered 2xx that
 // it sent after the repair, and the consumer's lag is back to what it was
-// before the fault (or under two seconds of load). It returns the time
-// from the injection, or false when timeout passed first.
+// before the fault (or under two seconds of load), all of it still so a
+// second later: a lag that dips once while it still grows is no recovery.
+// It returns the time from the injection to the start of that second, or
+// false when timeout passed first.
 func (r *run) awaitRecovery(ctx context.Context, injected, repaired time.Time, lagBefore int64, timeout time.Duration) (time.Duration, bool) {
 	threshold := max(lagBefore, 2*int64(r.opts.Rate))
 	deadline := repaired.Add(timeout)
+	var since time.Time // when the system was last seen becoming whole
 	for ctx.Err() == nil && time.Now().Before(deadline) {
+		whole := false
 		if r.load.lastOK.Load() > repaired.UnixNano() && r.allReady(ctx) {
-			if s, ok := r.mon.latest(); ok && s.at.After(repaired) && s.lag <= threshold {
-				return s.at.Sub(injected), true
+			s, ok := r.mon.latest()
+			whole = ok && s.at.After(repaired) && s.lag <= threshold
+			if whole && since.IsZero() {
+				since = s.at
 			}
+		}
+		switch {
+		case !whole:
+			since = time.Time{}
+		case time.Since(since) >= time.Second:
+			return since.Sub(injected), true
 		}
 		sleep(ctx, 100*time.Millisecond)
 	}
