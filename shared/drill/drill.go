@@ -71,7 +71,11 @@ func (o Options) timing() timing {
 			stopPast: 2 * time.Second, hold: 2 * time.Second, partition: 5 * time.Second, last: 2 * time.Second,
 			recovery: 90 * time.Second, drain: 2 * time.Minute, tail: 2 * time.Minute}
 	}
-	return timing{warmup: 10 * time.Second, settle: 5 * time.Second, down: 3 * time.Second, restartAfter: time.Second,
+	// A new database stores events several times slower until autovacuum
+	// first analyzes its tables (autovacuum_naptime, 1 min): the first
+	// fault comes after that, so that recoveries are measured from a
+	// steady state.
+	return timing{warmup: 90 * time.Second, settle: 5 * time.Second, down: 3 * time.Second, restartAfter: time.Second,
 		stopPast: 3 * time.Second, hold: 5 * time.Second, partition: 10 * time.Second, last: 10 * time.Second,
 		recovery: 3 * time.Minute, drain: 5 * time.Minute, tail: 3 * time.Minute}
 }
@@ -132,6 +136,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	if err := checkFaults(o.Faults); err != nil {
 		return nil, err
+	}
+	if len(o.Faults)+2 > maxPhases {
+		return nil, fmt.Errorf("drill: at most %d faults in one run", maxPhases-2)
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
