@@ -34,7 +34,7 @@ func newWorkspace(parent string, log *slog.Logger) (*workspace, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	w := &workspace{dir: dir, ports: &ports{}, log: log}
+	w := &workspace{dir: dir, ports: freePorts, log: log}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
