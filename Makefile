@@ -12,7 +12,7 @@ run: export CONSUME_CONTINUOUS ?= true
 run: export ARCHIVE_URL ?= file://$(CURDIR)/.run/archive
 run: export ARCHIVE_EVERY ?= 1h
 
-.PHONY: run test services services-for-tests check build bench clean reset alerts cover
+.PHONY: run test services services-for-tests check build bench drill clean reset alerts cover
 
 ## run: start PostgreSQL, Redis and NATS if needed, then serve every function at http://127.0.0.1:8080/function/<name>
 ## The gateway is built (a local tool, not a function image) and exec'd, so that
@@ -27,9 +27,12 @@ run: services
 	@echo "make run: built; starting the gateway" >&2
 	exec .run/gateway
 
+# The short fault drill (shared/drill) fails here, not skips, without the
+# PostgreSQL and Redis programs it starts itself.
+test: export EVENTFN_TEST_DRILL := require
 ## test: the same service set-up, then formatting, vet and every test with the race detector
-## (and coverage: a summary at the end), then the deployment files checked by their platforms'
-## own parsers (deploy/validate), then the alert rules (promtool)
+## (and coverage: a summary at the end), including the short fault drill, then the deployment
+## files checked by their platforms' own parsers (deploy/validate), then the alert rules (promtool)
 test: services-for-tests check
 	$(GO_TEST_COVER)
 	cd deploy/validate && $(GO) test -count=1 -timeout 20m ./...
@@ -72,6 +75,10 @@ build:
 ## bench: scripts/bench ingest|consume|stats (which starts the services itself, after checking its argument)
 bench:
 	scripts/bench $(filter-out bench,$(MAKECMDGOALS))
+
+## drill: the full fault drill on services of its own (scripts/drill; flags in DRILL_ARGS, e.g. DRILL_ARGS="-variant one")
+drill:
+	scripts/drill $(DRILL_ARGS)
 
 clean:
 	rm -rf bin .run

@@ -3,6 +3,7 @@ package stats
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,6 +17,12 @@ type Config struct {
 	config.Postgres
 	config.Auth
 
+	// StatsDatabaseURL, when set, is where the queries read: a streaming
+	// replica of DATABASE_URL. Writes stay on DATABASE_URL, the primary:
+	// the migrations and a new zone's rollups at start, and compaction. A
+	// replica's answers lag the primary's by its replay lag (README).
+	// Empty reads DATABASE_URL.
+	StatsDatabaseURL string `envconfig:"STATS_DATABASE_URL"`
 	// MaxRangeDays bounds to - from of a query, in days.
 	MaxRangeDays int `envconfig:"STATS_MAX_RANGE_DAYS" default:"400"`
 	// QueryTimeout bounds one query's time in PostgreSQL and in the function.
@@ -40,6 +47,12 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if c.StatsDatabaseURL != "" {
+		u, err := url.Parse(c.StatsDatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return fmt.Errorf("STATS_DATABASE_URL %q is not a postgres:// or postgresql:// URL", c.StatsDatabaseURL)
+		}
+	}
 	if c.MaxRangeDays < 1 {
 		return fmt.Errorf("STATS_MAX_RANGE_DAYS must be at least 1, got %d", c.MaxRangeDays)
 	}
@@ -53,6 +66,15 @@ func (c Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// ReadURL is the database the queries read: STATS_DATABASE_URL, or
+// DATABASE_URL when it is empty.
+func (c Config) ReadURL() string {
+	if c.StatsDatabaseURL != "" {
+		return c.StatsDatabaseURL
+	}
+	return c.DatabaseURL
 }
 
 // Timezones returns ROLLUP_TIMEZONES as a list, each zone checked.

@@ -56,10 +56,13 @@ func NewRetention(ctx context.Context, cfg Config, deps serve.Deps) (*serve.Func
 
 // Stats serves one stats function.
 type Stats struct {
-	kind   kind
-	cfg    Config
-	keys   *auth.Keys
-	pool   *pgxpool.Pool
+	kind kind
+	cfg  Config
+	keys *auth.Keys
+	// pool is DATABASE_URL, the primary: migrations, zones, compaction.
+	pool *pgxpool.Pool
+	// read is where the queries go: pool, or STATS_DATABASE_URL's replica.
+	read   *pgxpool.Pool
 	engine *engine
 	log    *slog.Logger
 	m      *metrics
@@ -86,12 +89,20 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 	} else if keys.Len() == 0 {
 		deps.Logger.Warn("no API keys configured (API_KEYS, API_KEYS_FILE): every request will get 401")
 	}
-	pool, err := openPool(ctx, cfg)
+	pool, err := openPool(ctx, cfg, "DATABASE_URL", cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	read := pool
+	if cfg.ReadURL() != cfg.DatabaseURL {
+		if read, err = openPool(ctx, cfg, "STATS_DATABASE_URL", cfg.ReadURL()); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		deps.Logger.Info("stats read STATS_DATABASE_URL; migrations, new zones and compaction go to DATABASE_URL")
+	}
 	stopKeys := keys.Watch(deps.Logger, auth.ReloadEvery)
-	s := &Stats{kind: k, cfg: cfg, keys: keys, pool: pool, engine: &engine{pool: pool, columnsOnly: columnsOnly}, log: deps.Logger, m: newMetrics(deps.Registerer)}
+	s := &Stats{kind: k, cfg: cfg, keys: keys, pool: pool, read: read, engine: &engine{pool: read, columnsOnly: columnsOnly}, log: deps.Logger, m: newMetrics(deps.Registerer)}
 	if err := s.prepare(ctx); err != nil {
 		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
 	}
@@ -103,6 +114,9 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 		OpenAPI: openAPI,
 		Close: func() {
 			stopKeys()
+			if read != pool {
+				read.Close()
+			}
 			pool.Close()
 		},
 	}
@@ -140,17 +154,25 @@ func (s *Stats) compactLoop(ctx context.Context) error {
 
 // openPool is store.Open with the session settings of analytical reads:
 // no JIT (compiling costs more than these queries take) and the query
-// timeout enforced by the server too.
-func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	return OpenPool(ctx, cfg.Postgres, cfg.QueryTimeout)
+// timeout enforced by the server too. name is the variable url came from.
+func openPool(ctx context.Context, cfg Config, name, url string) (*pgxpool.Pool, error) {
+	pg := cfg.Postgres
+	pg.DatabaseURL = url
+	return openReader(ctx, pg, name, cfg.QueryTimeout)
 }
 
 // OpenPool opens the pool of a reader of stats: cfg's database with JIT
 // off and queryTimeout as the server's statement_timeout.
 func OpenPool(ctx context.Context, cfg config.Postgres, queryTimeout time.Duration) (*pgxpool.Pool, error) {
+	return openReader(ctx, cfg, "DATABASE_URL", queryTimeout)
+}
+
+// openReader opens a pool on cfg's database for analytical reads; name is
+// the variable its URL came from, for errors.
+func openReader(ctx context.Context, cfg config.Postgres, name string, queryTimeout time.Duration) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	pc.MaxConns = cfg.DatabaseMaxConns
 	pc.ConnConfig.RuntimeParams["jit"] = "off"
@@ -183,9 +205,10 @@ func (s *Stats) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether PostgreSQL is reachable and the schema ready.
+// Ready reports whether the database the queries read is reachable and
+// the schema ready (prepared once through the primary).
 func (s *Stats) Ready(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.read.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	return s.prepare(ctx)
@@ -244,6 +267,10 @@ func (s *Stats) failed(err error) handler.Response {
 			fmt.Sprintf("the query took longer than %s; narrow the range or the filters", s.cfg.QueryTimeout)))
 	case store.IsUnavailable(err):
 		return serve.Error(event.Wrap(event.CodeUnavailable, err, "database unavailable; retry later"))
+	case errors.As(err, &pgErr) && pgErr.Code == "40001":
+		// On a replica, replay cancels a query whose rows it must remove
+		// (a conflict with recovery): asking again works.
+		return serve.Error(event.Wrap(event.CodeUnavailable, err, "the query was cancelled by the database; retry"))
 	}
 	return serve.Error(err)
 }
