@@ -67,7 +67,7 @@ func TestStackCatchesMistakes(t *testing.T) {
 		{"a service's settings on a function that does not use it", "      - deploy/openfaas/nats.yml\n    environment:\n      ENV_FROM_FILES", "      - deploy/openfaas/nats.yml\n      - deploy/openfaas/redis.yml\n    environment:\n      ENV_FROM_FILES",
 			"REDIS_URL (from environment_file deploy/openfaas/redis.yml) is not read by consume-batch"},
 		{"value the function refuses", "      DEDUP_WINDOW: 24h", "      DEDUP_WINDOW: 24hours", "function ingest: environment: ingest would not start with this environment: config: envconfig.Process: assigning DEDUP_WINDOW"},
-		{"value refused by a cross-field rule", `      CONSUME_BATCH_SIZE: "2000"`, `      CONSUME_BATCH_SIZE: "50000"`, "consume-batch would not start with this environment: config: CONSUME_BATCH_SIZE must be at most"},
+		{"value refused by a cross-field rule", `      CONSUME_BATCH_SIZE: "10000"`, `      CONSUME_BATCH_SIZE: "200000"`, "consume-batch would not start with this environment: config: CONSUME_BATCH_SIZE must be at most"},
 		{"launcher variable the function does not read", "ENV_FROM_FILES: DATABASE_URL=/var/openfaas/secrets/eventfn-database-url\n      DATABASE_MAX_CONNS: \"8\"", "ENV_FROM_FILES: DATABASE_URI=/var/openfaas/secrets/eventfn-database-url\n      DATABASE_MAX_CONNS: \"8\"",
 			"DATABASE_URI (from secret file /var/openfaas/secrets/eventfn-database-url (ENV_FROM_FILES)) is not read by consume-batch"},
 		{"misspelt annotation key", "com.openfaas.health.http.path: /_/health", "com.openfaas.health.http.pth: /_/health", "annotation com.openfaas.health.http.pth is not a key OpenFaaS defines under com.openfaas. (did you mean com.openfaas.health.http.path?)"},

@@ -92,8 +92,11 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 	out := map[groupKey][]Day{}
 	for project, uids := range byProject {
 		slices.Sort(uids)
-		rows, err := tx.Query(ctx, `SELECT uid, type_id, day FROM rollup_user_days
-			WHERE project = $1 AND tz = $2 AND uid = ANY($3) ORDER BY uid, type_id, day`, project, tz, uids)
+		// One index range scan per user, whatever the planner thinks of
+		// the table's size: statistics lag a table that grows fast.
+		rows, err := tx.Query(ctx, `SELECT u.uid, d.type_id, d.day FROM unnest($3::int[]) AS u(uid)
+			CROSS JOIN LATERAL (SELECT type_id, day FROM rollup_user_days
+				WHERE project = $1 AND tz = $2 AND uid = u.uid ORDER BY type_id, day) d`, project, tz, uids)
 		if err != nil {
 			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
 		}

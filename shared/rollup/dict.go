@@ -82,8 +82,8 @@ func resolveProps(ctx context.Context, tx pgx.Tx, vals map[propKey]PropValue, id
 		return fmt.Errorf("insert property values: %w", err)
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT r.project, r.hash, r.id FROM rollup_props r
-		JOIN unnest($1::text[], $2::bytea[]) AS u(p, h) ON r.project = u.p AND r.hash = u.h`, projects, hashes)
+		SELECT u.p, u.h, r.id FROM unnest($1::text[], $2::bytea[]) AS u(p, h)
+		CROSS JOIN LATERAL (SELECT id FROM rollup_props WHERE project = u.p AND hash = u.h LIMIT 1) r`, projects, hashes)
 	if err != nil {
 		return fmt.Errorf("read property values: %w", err)
 	}

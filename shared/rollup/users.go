@@ -66,7 +66,8 @@ func resolveUsers(ctx context.Context, tx pgx.Tx, users map[userKey]*userState) 
 	if len(maybeP) > 0 {
 		rows, err := tx.Query(ctx, `
 			SELECT k.p, k.s FROM unnest($1::text[], $2::text[]) AS k(p, s)
-			WHERE NOT EXISTS (SELECT 1 FROM rollup_users u WHERE u.project = k.p AND u.subject = k.s)`, maybeP, maybeS)
+			LEFT JOIN LATERAL (SELECT 1 AS found FROM rollup_users u WHERE u.project = k.p AND u.subject = k.s LIMIT 1) u ON true
+			WHERE u.found IS NULL`, maybeP, maybeS)
 		if err != nil {
 			return fmt.Errorf("find new users: %w", err)
 		}
@@ -130,7 +131,8 @@ func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string,
 	b.Queue(`
 		WITH missing AS (
 			SELECT k.s, k.t FROM unnest($2::text[], $3::timestamptz[]) AS k(s, t)
-			WHERE NOT EXISTS (SELECT 1 FROM rollup_users u WHERE u.project = $1 AND u.subject = k.s)
+			LEFT JOIN LATERAL (SELECT 1 AS found FROM rollup_users u WHERE u.project = $1 AND u.subject = k.s LIMIT 1) u ON true
+			WHERE u.found IS NULL
 		), alloc AS (
 			UPDATE rollup_projects SET next_uid = next_uid + (SELECT count(*) FROM missing)
 			WHERE project = $1 RETURNING next_uid - (SELECT count(*) FROM missing) AS base
