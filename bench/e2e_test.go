@@ -13,23 +13,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/eventfn/eventfn/shared/benchdata"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q is not a positive number", name, v)
-	}
-	return n
-}
 
 // functions are the processes an end-to-end run starts.
 var functions = []string{"ingest", "consume-batch", "stats-top", "stats-dau", "stats-retention"}
@@ -45,13 +34,16 @@ var functions = []string{"ingest", "consume-batch", "stats-top", "stats-dau", "s
 // one computed here), the stats lag (last 202 to that answer), the rollup
 // catch-up (last 202 to an empty feed) and the peak memory of each process.
 //
+// EVENTFN_BENCH_DATABASE_URL runs it on a database that holds data already
+// (the cost as the data grows).
+//
 // With EVENTFN_BENCH_SUSTAIN (a duration such as 5m) each workload then
 // runs sustained: events sent at EVENTFN_BENCH_RATE events/s (default: the
 // burst's e2e rate) for that long, printing each 10 s the consumer lag,
 // the rollup backlog and the stats latencies, and at the end whether lag
 // and backlog stopped growing after the first minute.
 func BenchmarkE2E(b *testing.B) {
-	n := envInt(b, "EVENTFN_BENCH_EVENTS", 200000) / perRequest * perRequest
+	n := benchdata.EnvInt("EVENTFN_BENCH_EVENTS", 200000) / perRequest * perRequest
 	bin := buildFunctions(b, functions...)
 	for _, name := range []string{"steady", "scattered"} {
 		b.Run("workload="+name, func(b *testing.B) {
@@ -66,7 +58,7 @@ func BenchmarkE2E(b *testing.B) {
 				if err != nil {
 					b.Fatalf("EVENTFN_BENCH_SUSTAIN=%q: %v", d, err)
 				}
-				rate := float64(envInt(b, "EVENTFN_BENCH_RATE", int(e2eRate)))
+				rate := float64(benchdata.EnvInt("EVENTFN_BENCH_RATE", int(e2eRate)))
 				sustain(b, bin, newWorkload(name), rate, dur)
 			}
 		})

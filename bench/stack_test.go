@@ -58,7 +58,7 @@ func startStack(b *testing.B, bin string, names []string, extra ...string) *stac
 	rc, _ := testenv.Redis(b)
 	s := &stack{procs: map[string]*exec.Cmd{}, urls: map[string]string{}}
 	s.env = []string{
-		"DATABASE_URL=" + testenv.Database(b), "REDIS_URL=" + rc.RedisURL, "REDIS_PREFIX=" + rc.RedisPrefix,
+		"DATABASE_URL=" + databaseURL(b), "REDIS_URL=" + rc.RedisURL, "REDIS_PREFIX=" + rc.RedisPrefix,
 		"NATS_URL=" + nc.NATSURL, "NATS_STREAM=" + nc.Stream, "NATS_SUBJECT=" + nc.Subject, "NATS_CONSUMER=" + nc.Consumer,
 		"NATS_DLQ_STREAM=" + nc.DLQStream, "NATS_DLQ_SUBJECT=" + nc.DLQSubject,
 		"API_KEYS=" + writeKey + "=" + project + ":write," + readKey + "=" + project + ":read",
@@ -109,6 +109,17 @@ func startStack(b *testing.B, bin string, names []string, extra ...string) *stac
 		}
 	}
 	return s
+}
+
+// databaseURL is the run's database: EVENTFN_BENCH_DATABASE_URL when set
+// (one holding data already, such as the stats bench's 10M events kept
+// with EVENTFN_BENCH_STATS_DATABASE_URL; the run adds its events on top
+// and removes nothing), else a new one of its own.
+func databaseURL(b *testing.B) string {
+	if url := os.Getenv("EVENTFN_BENCH_DATABASE_URL"); url != "" {
+		return url
+	}
+	return testenv.Database(b)
 }
 
 // cleanEnv is this process's environment without eventfn's own settings,

@@ -2,12 +2,12 @@ package consume
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventfn/eventfn/shared/benchdata"
 	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
@@ -25,19 +26,6 @@ import (
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
-
-// benchEnvInt reads a positive integer setting of the benchmarks.
-func benchEnvInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q is not a positive number", name, v)
-	}
-	return n
-}
 
 // benchPerMsg is the events of one stream message in the benchmarks: the
 // events of one ingest request of that many.
@@ -66,7 +54,7 @@ const benchPerMsg = 500
 // (the stats bench's 10M events, say): then each pass adds fresh events
 // on top, and nothing is removed.
 func BenchmarkConsume(b *testing.B) {
-	n := benchEnvInt(b, "EVENTFN_BENCH_EVENTS", 100000)
+	n := benchdata.EnvInt("EVENTFN_BENCH_EVENTS", 100000)
 	b.Run("workload=steady", func(b *testing.B) { benchConsume(b, "steady", n) })
 	b.Run("workload=scattered", func(b *testing.B) { benchConsume(b, "scattered", n) })
 }
@@ -235,18 +223,11 @@ func benchConsume(b *testing.B, workload string, n int) {
 					errs := make(chan error, 2)
 					go func() { errs <- drainAll(cs, n) }()
 					go func() { errs <- materializeAll(cs, n) }()
-					return errorsJoin(<-errs, <-errs)
+					return errors.Join(<-errs, <-errs)
 				}
 			}))
 		})
 	}
-}
-
-func errorsJoin(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // timed runs b.N passes: prepare sets one up (untimed) and returns the
@@ -288,65 +269,41 @@ func benchReplicas(b *testing.B, cfg Config, k int) []*Consumer {
 
 // drainAll drains with every consumer at once until n events are stored.
 func drainAll(cs []*Consumer, n int) error {
-	var mu sync.Mutex
-	stored := 0
-	errs := make([]error, len(cs))
-	var wg sync.WaitGroup
-	for i, c := range cs {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				done := stored >= n
-				mu.Unlock()
-				if done {
-					return
-				}
-				r, err := c.Drain(context.Background())
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				mu.Lock()
-				stored += r.Inserted + r.Duplicates
-				mu.Unlock()
-				if r.Consumed == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return untilDone(cs, n, func(c *Consumer) (int, error) {
+		r, err := c.Drain(context.Background())
+		return r.Inserted + r.Duplicates, err
+	})
 }
 
 // materializeAll runs every consumer's materializer at once until n
 // events moved into the rollups.
 func materializeAll(cs []*Consumer, n int) error {
+	return untilDone(cs, n, func(c *Consumer) (int, error) { return c.Materialize(context.Background()) })
+}
+
+// untilDone calls step with every consumer at once, adding up what the
+// steps did, until that reaches n or a step fails.
+func untilDone(cs []*Consumer, n int, step func(*Consumer) (int, error)) error {
 	var mu sync.Mutex
-	moved := 0
+	done := 0
 	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
 	for i, c := range cs {
 		wg.Go(func() {
 			for {
 				mu.Lock()
-				done := moved >= n
+				finished := done >= n
 				mu.Unlock()
-				if done {
+				if finished {
 					return
 				}
-				k, err := c.Materialize(context.Background())
+				k, err := step(c)
 				if err != nil {
 					errs[i] = err
 					return
 				}
 				mu.Lock()
-				moved += k
+				done += k
 				mu.Unlock()
 				if k == 0 {
 					time.Sleep(time.Millisecond)
@@ -355,12 +312,7 @@ func materializeAll(cs []*Consumer, n int) error {
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // eventColumns are the events columns the COPY baseline writes, as the

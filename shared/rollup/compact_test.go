@@ -68,7 +68,7 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	for off := 0; off < len(evs); off += 37 {
 		_, err := s.InsertEvents(ctx, evs[off:min(off+37, len(evs))])
 		require.NoError(t, err)
-		drain(t, m)
+		rolluptest.Drain(t, m)
 	}
 	events, props, chunks := columns(t, pool)
 	before := rolluptest.Calendar(t, pool, "UTC")
@@ -103,7 +103,7 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	for off := 0; off < len(late); off += 50 {
 		_, err := s.InsertEvents(ctx, late[off:off+50])
 		require.NoError(t, err)
-		drain(t, m)
+		rolluptest.Drain(t, m)
 	}
 	removed, err = rollup.Compact(ctx, pool, today)
 	require.NoError(t, err)

@@ -84,20 +84,6 @@ func assertRebuilt(t *testing.T, pool *pgxpool.Pool, tz string) {
 	}
 }
 
-// drain steps m until the feed has nothing m can take.
-func drain(t *testing.T, m *rollup.Materializer) int {
-	t.Helper()
-	total := 0
-	for {
-		n, err := m.Step(context.Background())
-		require.NoError(t, err)
-		if n == 0 {
-			return total
-		}
-		total += n
-	}
-}
-
 func deadlocks(t *testing.T, pool *pgxpool.Pool) int64 {
 	t.Helper()
 	var n int64
@@ -159,7 +145,7 @@ func TestApplyMatchesRebuild(t *testing.T) {
 				if n == 0 {
 					select {
 					case <-stop:
-						materialized[w] += drain(t, m)
+						materialized[w] += rolluptest.Drain(t, m)
 						return
 					case <-time.After(time.Millisecond):
 					}
@@ -242,7 +228,7 @@ func TestApplyWithMemosMatchesRebuild(t *testing.T) {
 			require.NoError(t, err)
 			var wg sync.WaitGroup
 			for _, m := range replicas {
-				wg.Go(func() { drain(t, m) })
+				wg.Go(func() { rolluptest.Drain(t, m) })
 			}
 			wg.Wait()
 		}
@@ -273,13 +259,13 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 		_, err = lateStore.InsertEvents(ctx, evs[off:off+100])
 		require.NoError(t, err)
 		if off < 300 {
-			drain(t, earlyRollups)
-			drain(t, lateRollups)
+			rolluptest.Drain(t, earlyRollups)
+			rolluptest.Drain(t, lateRollups)
 		}
 	}
-	drain(t, earlyRollups)
+	rolluptest.Drain(t, earlyRollups)
 	require.NoError(t, rollup.EnsureTimezones(ctx, late, []string{"UTC", "Europe/Kyiv"}))
-	assert.Equal(t, 300, drain(t, lateRollups), "the events still in the feed reach the new zone too")
+	assert.Equal(t, 300, rolluptest.Drain(t, lateRollups), "the events still in the feed reach the new zone too")
 	tzs, err := rollup.Timezones(ctx, late)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Europe/Kyiv", "UTC"}, tzs)
@@ -320,7 +306,7 @@ func TestFirstEventAtTheZeroTime(t *testing.T) {
 			res, err := s.InsertEvents(ctx, at(project, fmt.Sprint(i), ts))
 			require.NoError(t, err)
 			require.Equal(t, 1, res.Inserted)
-			require.Equal(t, 1, drain(t, m))
+			require.Equal(t, 1, rolluptest.Drain(t, m))
 		}
 	}
 	rows, err := pool.Query(ctx, "SELECT first_seen FROM rollup_users ORDER BY project")

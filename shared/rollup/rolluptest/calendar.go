@@ -49,7 +49,13 @@ func Calendar(t testing.TB, q rollup.Querier, tz string) map[string][]string {
 // it moved.
 func Materialize(t testing.TB, pool *pgxpool.Pool) int {
 	t.Helper()
-	m := rollup.NewMaterializer(pool, 0)
+	return Drain(t, rollup.NewMaterializer(pool, 0))
+}
+
+// Drain steps m until the feed holds nothing m can take, and returns the
+// events it moved.
+func Drain(t testing.TB, m *rollup.Materializer) int {
+	t.Helper()
 	total := 0
 	for {
 		n, err := m.Step(context.Background())
