@@ -18,7 +18,7 @@ func TestBenchUsageFirst(t *testing.T) {
 		state := filepath.Join(t.TempDir(), "state")
 		out, code := command(t, []string{"EVENTFN_STATE_DIR=" + state}, "scripts/bench", args...)
 		assert.Equal(t, 2, code, "%q: %s", args, out)
-		assert.True(t, strings.HasPrefix(out, "usage: scripts/bench <ingest|consume|stats>"), "%q: %s", args, out)
+		assert.True(t, strings.HasPrefix(out, "usage: scripts/bench <ingest|consume|e2e [-sustain 5m]|stats>"), "%q: %s", args, out)
 		assert.NotContains(t, out, "services:", "%q", args)
 		_, err := os.Stat(state)
 		assert.True(t, os.IsNotExist(err), "%q: scripts/services ran", args)
