@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -73,25 +74,31 @@ func (m *Memo) Learn(l *Learned) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Every text a Memo keeps is its own copy: a decoded batch's texts are
+	// substrings of one string holding the whole batch (event.DecodeRecords),
+	// so keeping one of them would keep the batch, and a Memo's entries,
+	// learned from thousands of batches, kept gigabytes (seen under
+	// sustained load).
 	for k, id := range l.names {
-		m.names.put(k, id)
+		m.names.put(nameKey{strings.Clone(k.project), k.kind, strings.Clone(k.name)}, id)
 	}
 	for k, id := range l.props {
-		m.props.put(k, id)
+		m.props.put(propKey{strings.Clone(k.project), strings.Clone(k.hash)}, id)
 	}
 	for k, u := range l.users {
 		if old, ok := m.users.get(k); ok && old.first.Before(u.first) {
 			u.first = old.first
 		}
-		m.users.put(k, u)
+		m.users.put(userKey{strings.Clone(k.project), strings.Clone(k.subject)}, u)
 	}
 	for tz, acts := range l.facts {
 		g := m.facts[tz]
 		if g == nil {
 			g = &generations[activityKey, struct{}]{}
-			m.facts[tz] = g
+			m.facts[strings.Clone(tz)] = g
 		}
 		for _, a := range acts {
+			a.project = strings.Clone(a.project)
 			g.put(a, struct{}{})
 		}
 	}

@@ -1,10 +1,13 @@
 package rollup
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestGenerationsForgetTheOlderHalf(t *testing.T) {
@@ -80,4 +83,48 @@ func TestMemoMarksRepeatsQuiet(t *testing.T) {
 	var none *Memo
 	users := map[userKey]*userState{{"shop", "ann"}: {first: first}}
 	assert.Equal(t, []bool{false}, none.markQuiet([]zone{utc}, []Event{ev("view", first)}, names, users), "no memo, nothing quiet")
+}
+
+// A decoded batch's texts share one string (event.DecodeRecords): a Memo
+// that kept one of them would keep the whole batch alive for as long as the
+// entry lives.
+func TestMemoKeepsItsOwnCopyOfTexts(t *testing.T) {
+	batch := strings.Repeat("x", 1<<20) + "shop" + "ann" + "view" + "h1"
+	at := len(batch) - len("shopannviewh1")
+	project, subject := batch[at:at+4], batch[at+4:at+7]
+	name, hash := batch[at+7:at+11], batch[at+11:]
+	inBatch := func(s string) bool {
+		p, b := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(batch)))
+		return p >= b && p < b+uintptr(len(batch))
+	}
+	require.True(t, inBatch(subject)) // the test's own premise
+
+	m := NewMemo()
+	m.Learn(&Learned{
+		names: map[nameKey]uint32{{project, NameType, name}: 3},
+		props: map[propKey]int64{{project, hash}: 5},
+		users: map[userKey]memoUser{{project, subject}: {uid: 7}},
+		facts: map[string][]activityKey{"UTC": {{project, 7, 3, 20000}}},
+	})
+	var kept []string
+	for k := range m.names.cur {
+		kept = append(kept, k.project, k.name)
+	}
+	for k := range m.props.cur {
+		kept = append(kept, k.project, k.hash)
+	}
+	for k := range m.users.cur {
+		kept = append(kept, k.project, k.subject)
+	}
+	for k := range m.facts["UTC"].cur {
+		kept = append(kept, k.project)
+	}
+	require.Len(t, kept, 7)
+	for _, s := range kept {
+		assert.False(t, inBatch(s), "the memo keeps %q inside the batch's text", s)
+	}
+	// And it still answers by value.
+	users := map[userKey]*userState{{"shop", "ann"}: {}}
+	m.recall(map[nameKey]uint32{}, nil, nil, users)
+	assert.Equal(t, uint32(7), users[userKey{"shop", "ann"}].uid)
 }
