@@ -112,7 +112,7 @@ func burst(b *testing.B, bin string, w *workload, n int, copyRate float64) float
 		if err != nil {
 			b.Fatal(err)
 		}
-		if exact(body, want) {
+		if w.exact(body, want) {
 			exactAt = time.Now()
 			break
 		}
@@ -169,7 +169,7 @@ func rawCopy(b *testing.B, w *workload, n int) float64 {
 	rows := make([][]any, n)
 	for i := range rows {
 		user, typ, at := w.event(i)
-		r := event.Record{Project: project, Source: "/bench", ID: w.prefix + "-" + strconv.Itoa(i), Type: fmt.Sprintf("type_%02d", typ),
+		r := event.Record{Project: project, Source: "/bench", ID: w.prefix + "-" + strconv.Itoa(i), Type: w.typeName(typ),
 			Subject: "user-" + strconv.Itoa(user), Time: at, ReceivedAt: at}
 		rows[i] = []any{r.Project, r.Source, r.ID, r.Type, r.Subject, r.Time, r.ReceivedAt, "application/json", nil,
 			fmt.Sprintf(`{"path":"/products/%d","referrer":"https://example.com/","plan":%q,"country":"c%d","n":%d}`, i%1000, plans[user%3], user%20, i%10),
@@ -281,7 +281,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 		if err != nil {
 			b.Fatal(err)
 		}
-		if exact(body, want) {
+		if w.exact(body, want) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -304,13 +304,13 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 			pend[i], back[i] = sm.pending, sm.backlog
 		}
 		fmt.Printf("SUSTAIN workload=%s after the first minute: consumer lag %s, rollup backlog %s\n",
-			w.name, trend(pend), trend(back))
+			w.name, trend(pend, 20), trend(back, 20000))
 	}
 	fmt.Printf("SUSTAIN workload=%s peak RSS: consume-batch %s, ingest %s\n", w.name, s.peakRSS("consume-batch"), s.peakRSS("ingest"))
 }
 
 // trend says whether the samples grow: their first and last thirds' means.
-func trend(v []float64) string {
+func trend(v []float64, floor float64) string {
 	k := max(len(v)/3, 1)
 	mean := func(x []float64) float64 {
 		sum := 0.0
@@ -320,8 +320,10 @@ func trend(v []float64) string {
 		return sum / float64(len(x))
 	}
 	a, z := mean(v[:k]), mean(v[len(v)-k:])
+	// Growing: the last third's mean a fifth above the first's, past noise
+	// of floor (the metric's own unit).
 	verdict := "not growing"
-	if z > 2*a+1000 {
+	if z > 1.2*a+floor {
 		verdict = "GROWING"
 	}
 	return fmt.Sprintf("%s (mean of first third %.0f, last third %.0f, max %.0f)", verdict, a, z, slices.Max(v))

@@ -31,6 +31,12 @@ type Config struct {
 	// RollupChunk is the events one step of the rollup materializer moves
 	// from the feed into the rollups in one transaction.
 	RollupChunk int `envconfig:"ROLLUP_CHUNK_EVENTS" default:"50000"`
+	// MaxRollupBacklog is how many events the rollup feed may hold before
+	// the continuous drain loop stops fetching until the materializers
+	// caught up (0: never). Past a few chunks, stats answers slow down with
+	// the backlog (they read it event by event), while events waiting in
+	// the stream cost nothing; a drain request (POST /) is not held.
+	MaxRollupBacklog int `envconfig:"ROLLUP_MAX_BACKLOG_EVENTS" default:"200000"`
 	// Continuous runs a drain loop for the life of the process, so an
 	// accepted event is stored within about a second (`make run` sets it).
 	Continuous bool `envconfig:"CONSUME_CONTINUOUS" default:"false"`
@@ -74,6 +80,7 @@ func (c Config) Validate() error {
 		{"CONSUME_BATCH_SIZE", c.BatchSize, 1},
 		{"ROLLUP_CHUNK_EVENTS", c.RollupChunk, 1},
 		{"MAX_BODY_BYTES", c.MaxBodyBytes, 1},
+		{"ROLLUP_MAX_BACKLOG_EVENTS", c.MaxRollupBacklog, 0},
 	} {
 		if f.v < f.min {
 			return fmt.Errorf("%s must be at least %d, got %d", f.name, f.min, f.v)

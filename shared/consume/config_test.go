@@ -17,6 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 5, cfg.MaxDeliver)
 	assert.Equal(t, 10000, cfg.BatchSize)
 	assert.Equal(t, 50000, cfg.RollupChunk)
+	assert.Equal(t, 200000, cfg.MaxRollupBacklog)
 	assert.Equal(t, 100000, cfg.MaxEvents)
 	assert.Equal(t, 20, cfg.MaxSeconds)
 	assert.False(t, cfg.Continuous)
@@ -37,6 +38,7 @@ func TestConfigRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"max seconds zero", "CONSUME_MAX_SECONDS", "0", "CONSUME_MAX_SECONDS"},
 		{"bad nats url", "NATS_URL", "http://x", "NATS_URL"},
 		{"negative retry delay", "CONSUME_RETRY_DELAY", "-1s", "CONSUME_RETRY_DELAY"},
+		{"negative rollup backlog limit", "ROLLUP_MAX_BACKLOG_EVENTS", "-1", "ROLLUP_MAX_BACKLOG_EVENTS"},
 		{"dead letters below the events' subject", "NATS_DLQ_SUBJECT", "eventfn.events.dlq", "NATS_DLQ_SUBJECT"},
 		{"dead letters above the events' subject", "NATS_DLQ_SUBJECT", "eventfn", "NATS_DLQ_SUBJECT"},
 	} {

@@ -312,9 +312,43 @@ func (c *Consumer) runOnce(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	return c.pump(ctx, func(ctx context.Context) ([]jetstream.Msg, bool, error) {
+		c.holdForRollups(ctx)
 		msgs, _, err := c.fetch(ctx, cons, c.cfg.BatchSize, idleWait)
 		return msgs, ctx.Err() == nil, err
 	})
+}
+
+// holdPoll is how often a held drain loop looks at the rollup backlog.
+const holdPoll = 100 * time.Millisecond
+
+// holdForRollups returns once the rollup feed holds fewer than
+// ROLLUP_MAX_BACKLOG_EVENTS events (or ctx ended). Under a load the
+// materializers cannot keep up with, the backlog then waits in the stream,
+// where it costs nothing, instead of in the feed, where every stats
+// answer reads it. A failed read does not hold: the insert will tell.
+func (c *Consumer) holdForRollups(ctx context.Context) {
+	limit := int64(c.cfg.MaxRollupBacklog)
+	if limit == 0 {
+		return
+	}
+	var since time.Time
+	for ctx.Err() == nil {
+		b, err := rollup.FeedBacklog(ctx, c.pool)
+		if err != nil || b.Events < limit {
+			break
+		}
+		if since.IsZero() {
+			since = time.Now()
+			c.log.Info("holding the drain loop until the rollups catch up", "backlog_events", b.Events, "limit", limit)
+		}
+		c.wakeRollups()
+		sleep(ctx, holdPoll)
+	}
+	if !since.IsZero() {
+		held := time.Since(since)
+		c.m.held.Add(held.Seconds())
+		c.log.Info("drain loop resumed", "held", held.Round(time.Millisecond).String())
+	}
 }
 
 // pump stores the batches next fetches until next says there are no more,

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -262,4 +263,44 @@ func TestFunctionRefusesPushWhenOff(t *testing.T) {
 	r = call(t, "POST", url+"/", nil, "")
 	assert.Equal(t, http.StatusOK, r.status, r.raw)
 	assert.Equal(t, 0, h.count(t, "SELECT count(*) FROM events"))
+}
+
+// Past ROLLUP_MAX_BACKLOG_EVENTS in the feed the drain loop stops fetching
+// (the stream keeps the rest) until the materializers caught up.
+func TestDrainLoopHoldsWhileTheRollupsAreBehind(t *testing.T) {
+	t.Parallel()
+	const limit, batch, total = 100, perMsg, 400
+	h := newHarness(t, testenv.NATSURL(), func(c *Config) { c.MaxRollupBacklog, c.BatchSize = limit, batch })
+	c := h.consumer(t)
+	evs := make([]*event.Event, total)
+	for i := range evs {
+		evs[i] = newEvent("shop", fmt.Sprintf("held-%d", i), "page_view", fmt.Sprintf("u%d", i%7), time.Now())
+	}
+	h.publish(t, evs...)
+
+	// The drain loop alone: no materializer runs until the test says so.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		return h.count(t, "SELECT coalesce(sum(n), 0) FROM rollup_feed") >= limit
+	}, "the loop did not store up to the limit")
+	time.Sleep(500 * time.Millisecond)
+	stored := h.count(t, "SELECT count(*) FROM events")
+	// The loop fetches ahead of the batch in its transaction: up to three
+	// batches may have passed the check before the feed reached the limit.
+	assert.LessOrEqual(t, stored, limit+3*batch, "the loop kept storing past the rollup backlog limit")
+
+	// Materializing lets it go on, until everything is stored once.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		_, err := c.Materialize(context.Background())
+		require.NoError(t, err)
+		return h.count(t, "SELECT count(*) FROM events") == total
+	}, "the loop did not resume once the rollups caught up")
+	_, err := c.Materialize(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, h.count(t, "SELECT count(*) FROM rollup_feed"))
+	assert.Equal(t, total, h.count(t, "SELECT sum(events)::int FROM rollup_type_days WHERE tz = 'UTC'"))
+	assert.Positive(t, testutil.ToFloat64(c.m.held), "the time held is counted")
 }

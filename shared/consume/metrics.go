@@ -17,6 +17,8 @@ type metrics struct {
 	// materialized counts events moved into the rollups.
 	materialized prometheus.Counter
 	rollupStep   prometheus.Histogram
+	// held counts the drain loop's time held for the rollups.
+	held prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,8 +67,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time of one materialization step (one transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventfn_consume_held_seconds_total",
+			Help: "Time the drain loop waited for the rollups to catch up (ROLLUP_MAX_BACKLOG_EVENTS).",
+		}),
 	}
 	reg.MustRegister(m.messages, m.pushed, m.failures, m.batch, m.batchEvents, m.commit,
-		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep)
+		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep, m.held)
 	return m
 }

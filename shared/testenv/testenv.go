@@ -105,11 +105,13 @@ func Redis(tb testing.TB) (config.Redis, *redis.Client) {
 	}
 	prefix := "eventfn_test_" + Suffix() + ":"
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// A benchmark leaves millions of dedup marks: minutes, not seconds,
+		// or most of them would outlive the run (by the dedup window).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		// go-redis/redis_rate puts its own "rate:" before the prefix.
 		for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} {
-			iter := client.Scan(ctx, 0, pattern, 1000).Iterator()
+			iter := client.Scan(ctx, 0, pattern, 10000).Iterator()
 			var keys []string
 			for iter.Next(ctx) {
 				keys = append(keys, iter.Val())
