@@ -107,7 +107,7 @@ func Redis(tb testing.TB) (config.Redis, *redis.Client) {
 	tb.Cleanup(func() {
 		// A benchmark leaves millions of dedup marks: minutes, not seconds,
 		// or most of them would outlive the run (by the dedup window).
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		// go-redis/redis_rate puts its own "rate:" before the prefix.
 		for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} {
