@@ -275,7 +275,7 @@ func (s *Stats) failed(err error) handler.Response {
 	return serve.Error(err)
 }
 
-// metrics counts queries by function and path (rollup or columns).
+// metrics counts queries by function and path (rollup, rollup+tail or columns).
 type metrics struct {
 	queries *prometheus.CounterVec
 	seconds *prometheus.HistogramVec
@@ -284,7 +284,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventfn_stats_queries_total", Help: "Stats queries answered, by function and path (rollup or columns).",
+			Name: "eventfn_stats_queries_total", Help: "Stats queries answered, by function and path (rollup, rollup+tail or columns).",
 		}, []string{"function", "path"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "eventfn_stats_query_seconds", Help: "Time to compute a stats answer, by function and path.",
