@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,16 +101,8 @@ func newStack(t *testing.T) *stack {
 // api answers a stats query through the gateway with key.
 func (s *stack) api(t *testing.T, fn string, vals url.Values, key string, into any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.base+"/function/"+fn+"/?"+vals.Encode(), nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s?%s: %s", fn, vals.Encode(), body)
-	require.NoError(t, json.Unmarshal(body, into))
+	code, msg := getJSON(t, s.base+"/function/"+fn+"/?"+vals.Encode(), key, into)
+	require.Equal(t, http.StatusOK, code, "%s?%s: %s", fn, vals.Encode(), msg)
 }
 
 // tab is a browser tab on the stack's dashboard.

@@ -155,7 +155,14 @@ func (w tlog) Write(b []byte) (int, error) {
 // statsJSON answers a stats function's query with the read key.
 func (f *fixture) statsJSON(t testing.TB, fn, query, key string, into any) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.stats[fn]+"/?"+query, nil)
+	return getJSON(t, f.stats[fn]+"/?"+query, key, into)
+}
+
+// getJSON GETs u with key as the bearer, decodes a 200's body into into
+// (unless nil) and returns the status and, for an error, its message.
+func getJSON(t testing.TB, u, key string, into any) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
