@@ -45,6 +45,9 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	if err != nil {
 		return nil, err
 	}
+	if err := bumpVersion(ctx, tx); err != nil {
+		return nil, err
+	}
 
 	names := map[nameKey]uint32{}
 	props := make([][]propKey, len(evs))
@@ -130,7 +133,7 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 		}
 	}
 	for _, z := range zones {
-		if err := applyCalendar(ctx, tx, z.name, z.loc, items); err != nil {
+		if err := applyCalendar(ctx, tx, z.name, z.loc, items, memo); err != nil {
 			return nil, err
 		}
 	}

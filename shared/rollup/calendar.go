@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -35,14 +36,12 @@ type groupKey struct {
 // one zone. Apply holds the rollups' writer lock, so no one else changes
 // the users' rows of rollup_user_days meanwhile.
 //
-// It reads, in one query, every stored active day of the users whose
-// items are not quiet: a user's days are few (one row per type and local
-// day active), and reading them whole by the primary key's prefix costs
-// far less than probing around each new day per (user, type). They tell
-// which days, weeks and months are new for the user, which gaps of
-// rollup_type_prevs change, and the user's first day: the retention
-// cohort, which a late event may move back.
-func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem) error {
+// It reads, in one query or two, the stored active days of the (user,
+// type) groups the items that are not quiet touch, every one of each
+// group: they tell which days, weeks and months are new for the user,
+// which gaps of rollup_type_prevs change, and the user's first day (type
+// 0): the retention cohort, which a late event may move back.
+func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, memo *Memo) error {
 	d := newDeltas()
 	groups := map[groupKey][]Day{}
 	for _, it := range items {
@@ -59,10 +58,11 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 	if len(groups) == 0 {
 		return d.write(ctx, tx, tz)
 	}
-	stored, err := storedDays(ctx, tx, tz, groups)
+	stored, err := storedDays(ctx, tx, tz, groups, memo)
 	if err != nil {
 		return err
 	}
+	added := map[userRef]int{}
 	for k, days := range groups {
 		slices.Sort(days)
 		days = slices.Compact(days)
@@ -76,40 +76,109 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 		if needAll {
 			d.addMovedCohort(k, fresh, w, w.old)
 		}
+		added[userRef{k.project, k.uid}] += len(fresh)
 	}
+	memo.grewHistories(tz, added)
 	return d.write(ctx, tx, tz)
 }
 
-// storedDays reads, for the users of groups, every active day stored in
-// zone tz, by (user, type), ascending.
-func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day) (map[groupKey][]Day, error) {
-	byProject := map[string][]int32{}
+// narrowFactor steers storedDays (unless a Memo sets its own): a user
+// whose stored days are known to be at least narrowFactor times the groups
+// a chunk touches has the groups read one by one rather than their whole
+// history. An index probe
+// costs about as much as reading this many rows; measured with
+// scripts/bench consume on young data (few days per user, where reading
+// whole users wins) and on 10M events already stored (where it loses).
+const narrowFactor = 8
+
+// storedDays reads, for each of groups, every active day stored in zone
+// tz, ascending. Users whose histories memo does not know as long are read
+// whole, by the primary key's prefix (one index range scan each: their
+// rows are few); the others by (user, type): one index range scan per
+// group, so that the cost of a chunk does not grow with its users' pasts.
+func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day, memo *Memo) (map[groupKey][]Day, error) {
+	touched := map[userRef]int{}
 	for k := range groups {
-		if k.typeID == 0 {
-			byProject[k.project] = append(byProject[k.project], int32(k.uid))
+		touched[userRef{k.project, k.uid}]++
+	}
+	long := memo.longHistories(tz, touched)
+	type byUser struct{ whole, uids, types []int32 }
+	byProject := map[string]*byUser{}
+	for k := range groups {
+		p := byProject[k.project]
+		if p == nil {
+			p = &byUser{}
+			byProject[k.project] = p
+		}
+		u := userRef{k.project, k.uid}
+		switch {
+		case long[u]:
+			p.uids, p.types = append(p.uids, int32(k.uid)), append(p.types, int32(k.typeID))
+		case k.typeID == 0:
+			p.whole = append(p.whole, int32(k.uid))
 		}
 	}
 	out := map[groupKey][]Day{}
-	for project, uids := range byProject {
-		slices.Sort(uids)
-		// One index range scan per user, whatever the planner thinks of
-		// the table's size: statistics lag a table that grows fast.
-		rows, err := tx.Query(ctx, `SELECT u.uid, d.type_id, d.day FROM unnest($3::int[]) AS u(uid)
-			CROSS JOIN LATERAL (SELECT type_id, day FROM rollup_user_days
-				WHERE project = $1 AND tz = $2 AND uid = u.uid ORDER BY type_id, day) d`, project, tz, uids)
-		if err != nil {
-			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
-		}
-		var uid, typeID, day int32
-		if _, err := pgx.ForEachRow(rows, []any{&uid, &typeID, &day}, func() error {
-			k := groupKey{project, uint32(uid), uint32(typeID)}
-			out[k] = append(out[k], Day(day))
+	read := map[userRef]int{}
+	for project, p := range byProject {
+		collect := func(rows pgx.Rows, err error) error {
+			if err != nil {
+				return fmt.Errorf("read active days (%s): %w", tz, err)
+			}
+			var uid, typeID, day int32
+			if _, err := pgx.ForEachRow(rows, []any{&uid, &typeID, &day}, func() error {
+				k := groupKey{project, uint32(uid), uint32(typeID)}
+				out[k] = append(out[k], Day(day))
+				read[userRef{project, uint32(uid)}]++
+				return nil
+			}); err != nil {
+				return fmt.Errorf("read active days (%s): %w", tz, err)
+			}
 			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
 		}
+		// One index range scan per user or group, whatever the planner
+		// thinks of the table's size: statistics lag a table that grows
+		// fast.
+		if len(p.whole) > 0 {
+			slices.Sort(p.whole)
+			if err := collect(tx.Query(ctx, `SELECT u.uid, d.type_id, d.day FROM unnest($3::int[]) AS u(uid)
+				CROSS JOIN LATERAL (SELECT type_id, day FROM rollup_user_days
+					WHERE project = $1 AND tz = $2 AND uid = u.uid ORDER BY type_id, day) d`, project, tz, p.whole)); err != nil {
+				return nil, err
+			}
+		}
+		if len(p.uids) > 0 {
+			sortPairs(p.uids, p.types)
+			if err := collect(tx.Query(ctx, `SELECT x.uid, x.t, d.day FROM unnest($3::int[], $4::int[]) AS x(uid, t)
+				CROSS JOIN LATERAL (SELECT day FROM rollup_user_days
+					WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = x.t ORDER BY day) d`, project, tz, p.uids, p.types)); err != nil {
+				return nil, err
+			}
+		}
+		// What a whole read counted is the user's history.
+		whole := map[userRef]int{}
+		for _, uid := range p.whole {
+			u := userRef{project, uint32(uid)}
+			whole[u] = read[u]
+		}
+		memo.sawHistories(tz, whole)
 	}
 	return out, nil
+}
+
+// sortPairs sorts the pairs (uids[i], types[i]), in index order.
+func sortPairs(uids, types []int32) {
+	idx := make([]int, len(uids))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		return cmp.Or(cmp.Compare(uids[a], uids[b]), cmp.Compare(types[a], types[b]))
+	})
+	u, t := slices.Clone(uids), slices.Clone(types)
+	for i, j := range idx {
+		uids[i], types[i] = u[j], t[j]
+	}
 }
 
 // window is what Apply knows of a group's stored days.

@@ -9,7 +9,7 @@
 // Apply, and deletes the rows it applied in the same transaction: the
 // rollups change and the watermark moves together, so a crash at any point
 // loses nothing and counts nothing twice. Stats read the rollups and the
-// feed in one snapshot (ReadFeed), so every answer counts every committed
+// feed in one snapshot (FeedRows, ReadFeedRows), so every answer counts every committed
 // event, whether or not it is materialized yet.
 //
 // Apply calls take the rollups' writer lock (zonesLockKey) for their

@@ -19,7 +19,7 @@ import (
 // instant each stored event is in the rollups or in the feed, never in
 // both: the rollups are materialized up to a watermark (what the feed no
 // longer holds) and stats add the feed's events, the tail past it, to
-// what they read (ReadFeed).
+// what they read (FeedRows, ReadFeedRows).
 
 // FeedEvents is the most events one feed row holds, so that a
 // materialization step can take a bounded chunk.
@@ -65,26 +65,30 @@ func decodeFeed(project string, b []byte) ([]Event, error) {
 	return evs, nil
 }
 
-// ReadFeed returns the project's events still in the feed, as q's snapshot
-// sees them, of every feed row that may hold an event of a UTC day in
-// [dayLo, dayHi]: a row's events span [day_lo, day_hi], so some returned
-// events may lie outside, and the caller filters them. A stats query
-// reads the rollups and the feed in one snapshot, so every stored event is
-// counted once: by the rollups or here.
-func ReadFeed(ctx context.Context, q Querier, project string, dayLo, dayHi Day) ([]Event, error) {
-	rows, err := q.Query(ctx, `SELECT events FROM rollup_feed
-		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2`, project, int32(dayLo), int32(dayHi))
+// ReadFeedRows returns the events of the feed rows seqs that q's snapshot
+// sees, by seq. A stats query lists the rows (FeedRows) and reads both them
+// and the rollups in one snapshot, so every stored event is counted once:
+// by the rollups or by the feed. A feed row never changes once written,
+// so what a row's seq names may be kept (shared/stats keeps it decoded).
+func ReadFeedRows(ctx context.Context, q Querier, project string, seqs []int64) (map[int64][]Event, error) {
+	out := make(map[int64][]Event, len(seqs))
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT seq, events FROM rollup_feed WHERE seq = ANY($1)`, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("read rollup feed: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
 	for rows.Next() {
-		evs, err := decodeFeed(project, slices.Clone(rows.RawValues()[0]))
-		if err != nil {
+		var seq int64
+		var b []byte // a copy of its own: the decoded texts point into it
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("read rollup feed: %w", err)
+		}
+		if out[seq], err = decodeFeed(project, b); err != nil {
 			return nil, err
 		}
-		out = append(out, evs...)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read rollup feed: %w", err)
@@ -95,6 +99,8 @@ func ReadFeed(ctx context.Context, q Querier, project string, dayLo, dayHi Day) 
 // FeedRow is what a stats query needs to know of one feed row before
 // reading its events.
 type FeedRow struct {
+	// Seq identifies it (ReadFeedRows).
+	Seq int64
 	// Lo and Hi are the UTC days its events span.
 	Lo, Hi Day
 	// Events counts its events.
@@ -105,15 +111,16 @@ type FeedRow struct {
 // may hold an event of a UTC day in [dayLo, dayHi]: none means an answer
 // over those days needs no tail.
 func FeedRows(ctx context.Context, q Querier, project string, dayLo, dayHi Day) ([]FeedRow, error) {
-	rows, err := q.Query(ctx, `SELECT day_lo, day_hi, n FROM rollup_feed
+	rows, err := q.Query(ctx, `SELECT seq, day_lo, day_hi, n FROM rollup_feed
 		WHERE project = $1 AND day_lo <= $3 AND day_hi >= $2`, project, int32(dayLo), int32(dayHi))
 	if err != nil {
 		return nil, fmt.Errorf("read rollup feed: %w", err)
 	}
 	var out []FeedRow
+	var seq int64
 	var lo, hi, n int32
-	if _, err := pgx.ForEachRow(rows, []any{&lo, &hi, &n}, func() error {
-		out = append(out, FeedRow{Lo: Day(lo), Hi: Day(hi), Events: int(n)})
+	if _, err := pgx.ForEachRow(rows, []any{&seq, &lo, &hi, &n}, func() error {
+		out = append(out, FeedRow{Seq: seq, Lo: Day(lo), Hi: Day(hi), Events: int(n)})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read rollup feed: %w", err)

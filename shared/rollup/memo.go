@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"cmp"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,22 @@ type Memo struct {
 	users generations[userKey, memoUser]
 	// facts holds activities per zone name.
 	facts map[string]*generations[activityKey, struct{}]
+	// histories are hints, not facts: about how many rows of
+	// rollup_user_days each user has, per zone and project, as this
+	// process last read or added them (another replica's additions are
+	// not counted). They only steer how Apply reads users' days
+	// (storedDays), never what it counts.
+	histories map[historyScope]*generations[uint32, uint32]
+	// typical is the mean history of the users the last whole read of a
+	// scope counted, which stands for users not in histories: a process
+	// that starts on years of stored data reads whole only its first
+	// chunk's users.
+	typical map[historyScope]int
+	// narrowFactor, when not 0, replaces the package's (tests).
+	narrowFactor int
 }
+
+type historyScope struct{ tz, project string }
 
 // memoGeneration bounds each of a Memo's tables: at most two generations
 // of this many entries, some tens of MB when every table is full.
@@ -54,7 +70,7 @@ type activityKey struct {
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo {
-	return &Memo{facts: map[string]*generations[activityKey, struct{}]{}}
+	return &Memo{facts: map[string]*generations[activityKey, struct{}]{}, histories: map[historyScope]*generations[uint32, uint32]{}, typical: map[historyScope]int{}}
 }
 
 // Learned is what one Apply call stored, for Memo.Learn once its
@@ -202,4 +218,87 @@ func (m *Memo) stored(zones []zone, project string, uid, typeID uint32, t time.T
 		}
 	}
 	return true
+}
+
+// longHistories returns the users of touched (each with its count of
+// groups) whose stored days the Memo knows to be at least narrowFactor
+// times their count.
+func (m *Memo) longHistories(tz string, touched map[userRef]int) map[userRef]bool {
+	out := map[userRef]bool{}
+	if m == nil {
+		return out
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	factor := cmp.Or(m.narrowFactor, narrowFactor)
+	for u, groups := range touched {
+		s := historyScope{tz, u.project}
+		rows, known := 0, false
+		if h := m.histories[s]; h != nil {
+			var n uint32
+			n, known = h.get(u.uid)
+			rows = int(n)
+		}
+		if !known {
+			rows, known = m.typical[s]
+		}
+		if known && rows >= factor*groups {
+			out[u] = true
+		}
+	}
+	return out
+}
+
+// sawHistories records the users' stored days as a whole read counted
+// them.
+func (m *Memo) sawHistories(tz string, rows map[userRef]int) {
+	m.noteHistories(tz, rows, false)
+	if m == nil || len(rows) < minTypical {
+		return
+	}
+	total := map[string][2]int{}
+	for u, n := range rows {
+		t := total[u.project]
+		total[u.project] = [2]int{t[0] + n, t[1] + 1}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for project, t := range total {
+		if t[1] >= minTypical {
+			m.typical[historyScope{strings.Clone(tz), strings.Clone(project)}] = t[0] / t[1]
+		}
+	}
+}
+
+// minTypical is the fewest users whose mean history stands for others.
+const minTypical = 100
+
+// grewHistories adds days stored for users to what the Memo knows of their
+// histories.
+func (m *Memo) grewHistories(tz string, added map[userRef]int) {
+	m.noteHistories(tz, added, true)
+}
+
+func (m *Memo) noteHistories(tz string, rows map[userRef]int, add bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for u, n := range rows {
+		s := historyScope{tz, u.project}
+		h := m.histories[s]
+		if h == nil {
+			h = &generations[uint32, uint32]{}
+			m.histories[historyScope{strings.Clone(tz), strings.Clone(u.project)}] = h
+		}
+		if add {
+			old, ok := h.get(u.uid)
+			if !ok || n == 0 {
+				continue // a history never read stays unknown
+			}
+			n += int(old)
+		}
+		h.put(u.uid, uint32(n))
+	}
 }

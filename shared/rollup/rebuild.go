@@ -22,6 +22,9 @@ func Rebuild(ctx context.Context, tx pgx.Tx, tz string) error {
 	if err != nil {
 		return err
 	}
+	if err := bumpVersion(ctx, tx); err != nil {
+		return err
+	}
 	for _, table := range []string{"rollup_user_days", "rollup_type_days", "rollup_type_prevs", "rollup_active", "rollup_retention"} {
 		if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE tz = $1", tz); err != nil {
 			return fmt.Errorf("rebuild %s: clear %s: %w", tz, table, err)

@@ -167,3 +167,29 @@ func withZonesLocked(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) er
 		return fn(tx)
 	})
 }
+
+// bumpVersion counts a change of the calendar rollups in tx
+// (rollup_version), so that readers keeping answers of rollup_user_days
+// know they may be stale. Callers hold the writer lock, so the row is never
+// contended.
+func bumpVersion(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `UPDATE rollup_version SET n = n + 1`); err != nil {
+		return fmt.Errorf("rollup version: %w", err)
+	}
+	return nil
+}
+
+// Version returns the count of changes of the calendar rollups that q's
+// snapshot sees: two snapshots seeing the same count see the same
+// rollup_user_days.
+func Version(ctx context.Context, q Querier) (int64, error) {
+	rows, err := q.Query(ctx, `SELECT n FROM rollup_version`)
+	if err != nil {
+		return 0, fmt.Errorf("rollup version: %w", err)
+	}
+	n, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("rollup version: %w", err)
+	}
+	return n, nil
+}

@@ -152,8 +152,12 @@ func BenchmarkStats(b *testing.B) {
 					require.Equal(b, http.StatusOK, a.status, "%s", a.body)
 					paths[a.header.Get("X-Stats-Path")]++
 				}
-				fmt.Printf("STATS %-16s %-30s behind=%-8d p50 %8.1f ms  p95 %8.1f ms  paths %v\n",
-					fn, v.name, size, ms(percentile(got, 50)), ms(percentile(got, 95)), paths)
+				// The first query decodes the tail and asks PostgreSQL about
+				// each of its users; the rest find much of that kept
+				// (feedcache.go, probecache.go), as a dashboard's
+				// repeated questions do while the rollups stand still.
+				fmt.Printf("STATS %-16s %-30s behind=%-8d first %8.1f ms  p50 %8.1f ms  p95 %8.1f ms  paths %v\n",
+					fn, v.name, size, ms(got[0]), ms(percentile(got, 50)), ms(percentile(got, 95)), paths)
 				b.ReportMetric(ms(percentile(got, 95)), fmt.Sprintf("%s/%s/behind_%d/p95_ms", fn, v.metric, size))
 			}
 		}

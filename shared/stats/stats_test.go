@@ -1,6 +1,7 @@
 package stats_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/rollup"
 )
 
 var (
@@ -184,4 +187,36 @@ func withoutTypes(flt string) string {
 		return ""
 	}
 	return "&" + strings.Join(parts, "&")
+}
+
+// TestTailMergeStaysExactAsTheRollupsCatchUp asks the same questions again
+// after each small materialization step: what a stats process keeps
+// between queries (decoded feed rows, answers of rollup_user_days) must
+// follow the rollups and the feed as events move from one to the other.
+func TestTailMergeStaysExactAsTheRollupsCatchUp(t *testing.T) {
+	t.Parallel()
+	f := newFixtureOrdered(t, 3000, true)
+	m := rollup.NewMaterializer(f.pool, 300)
+	steps := 0
+	for {
+		for _, z := range []string{"", "&tz=Europe/Kyiv"} {
+			for _, q := range []string{ranges[0], ranges[1], ranges[0] + "&type=page_view"} {
+				f.check(t, "stats-dau", q+z, false, bruteDAU)
+				f.check(t, "stats-dau", q+z+"&interval=week", false, bruteDAU)
+				f.check(t, "stats-top", q+z+"&limit=1000", false, bruteTop)
+			}
+			f.check(t, "stats-retention", ranges[0]+z, false, bruteRetention)
+			f.check(t, "stats-retention", ranges[0]+z+"&interval=day&periods=3", false, bruteRetention)
+		}
+		n, err := m.Step(context.Background())
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+		steps++
+	}
+	require.Greater(t, steps, 3, "the feed moved in several steps")
+	for _, fn := range functionNames {
+		assert.Positive(t, f.paths[fn]["rollup+tail"], "%s merged the feed into the rollups: %v", fn, f.paths[fn])
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,7 +39,12 @@ type tailEvent struct {
 
 // tail is the tail of one query.
 type tail struct {
-	evs []tailEvent
+	// instance is the database's instance id (uidCache, feedCache).
+	instance string
+	// version is the rollups' count of changes in the query's snapshot
+	// (rollup.Version).
+	version int64
+	evs     []tailEvent
 	// stored is the highest user id the rollups gave; ids above it are the
 	// tail's new users.
 	stored uint32
@@ -95,24 +99,39 @@ func planTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, eligi
 // ones get ids above top (the highest stored user id). With firstSeen it
 // also reads the stored users' first events (tail.firstSeen).
 func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top uint32, firstSeen bool) (*tail, error) {
-	evs, err := rollup.ReadFeed(ctx, tx, q.Project, lo, hi)
+	instance, err := instanceID(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	t := &tail{stored: top, top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{}}
+	version, err := rollup.Version(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := rollup.FeedRows(ctx, tx, q.Project, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := decodedFeed.read(ctx, tx, instance, q.Project, rows)
+	if err != nil {
+		return nil, err
+	}
+	t := &tail{instance: instance, version: version, stored: top, top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{}}
 	var subjects, types []string
 	seenS, seenT := map[string]bool{}, map[string]bool{}
-	for _, e := range evs {
-		if d := rollup.DayOf(e.Time, time.UTC); d < lo || d > hi {
-			continue
-		}
-		if e.Subject != "" && !seenS[e.Subject] {
-			seenS[e.Subject] = true
-			subjects = append(subjects, e.Subject)
-		}
-		if !seenT[e.Type] {
-			seenT[e.Type] = true
-			types = append(types, e.Type)
+	for _, part := range parts {
+		for i := range part {
+			e := &part[i]
+			if e.utcDay < lo || e.utcDay > hi {
+				continue
+			}
+			if e.subject != "" && !seenS[e.subject] {
+				seenS[e.subject] = true
+				subjects = append(subjects, e.subject)
+			}
+			if !seenT[e.typ] {
+				seenT[e.typ] = true
+				types = append(types, e.typ)
+			}
 		}
 	}
 	typeIDs, err := rollup.LookupNames(ctx, tx, q.Project, rollup.NameType, types)
@@ -127,49 +146,58 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			next++
 		}
 	}
-	uids, err := t.users(ctx, tx, q.Project, subjects, firstSeen)
+	uids, err := t.users(ctx, tx, instance, q.Project, subjects, firstSeen)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range evs {
-		d := rollup.DayOf(e.Time, time.UTC)
-		if d < lo || d > hi {
-			continue
+	for _, part := range parts {
+		for i := range part {
+			e := &part[i]
+			if e.utcDay < lo || e.utcDay > hi {
+				continue
+			}
+			var uid uint32
+			if e.subject != "" {
+				uid = uids[e.subject]
+			}
+			t.evs = append(t.evs, tailEvent{
+				at: e.at, utcDay: e.utcDay, sec: e.sec, uid: uid,
+				typeID: typeIDs[e.typ], typ: e.typ, source: e.source, props: e.props,
+			})
 		}
-		var uid uint32
-		if e.Subject != "" {
-			uid = uids[e.Subject]
-		}
-		t.evs = append(t.evs, tailEvent{
-			at: e.Time.Unix(), utcDay: d, sec: uint32(e.Time.Unix() - int64(d)*86400), uid: uid,
-			typeID: typeIDs[e.Type], typ: e.Type, source: e.Source, props: rollup.EventProps(e.Props),
-		})
 	}
 	return t, nil
 }
 
 // users returns the ids of subjects: stored ones from rollup_users (with
-// their first events, into t.firstSeen, when firstSeen), new ones numbered
-// from t.top+1 (t.top moves past them). Without firstSeen, the ids met
-// before come from the process's cache.
-func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []string, firstSeen bool) (map[string]uint32, error) {
+// their first events, into t.firstSeen), new ones numbered from t.top+1
+// (t.top moves past them). What rollup_users said at the version t.version
+// comes from the process's cache (knownStored); without firstSeen, so do
+// the ids met at any version (knownUsers).
+func (t *tail) users(ctx context.Context, tx pgx.Tx, instance, project string, subjects []string, firstSeen bool) (map[string]uint32, error) {
 	out := make(map[string]uint32, len(subjects))
 	if len(subjects) == 0 {
 		return out, nil
 	}
-	instance, err := instanceID(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	ask := subjects
-	if !firstSeen {
-		ask = nil
-		for _, s := range subjects {
+	scope := storedScope{instance, project}
+	var ask []string
+	known := knownStored.lookup(scope, t.version, subjects)
+	for i, s := range subjects {
+		k := known[i]
+		switch {
+		case k.seen && !k.stored:
+			// New to the rollups as of this version: numbered below.
+		case k.seen:
+			out[s] = k.uid
+			t.firstSeen[k.uid] = k.first
+		case !firstSeen:
 			if uid, ok := knownUsers.get(uidKey{instance, project, s}); ok && uid <= t.stored {
 				out[s] = uid
-			} else {
-				ask = append(ask, s)
+				continue
 			}
+			ask = append(ask, s)
+		default:
+			ask = append(ask, s)
 		}
 	}
 	if len(ask) > 0 {
@@ -178,6 +206,7 @@ func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []
 		if err != nil {
 			return nil, fmt.Errorf("read tail users: %w", err)
 		}
+		found := make(map[string]storedUser, len(ask))
 		var s string
 		var uid int32
 		var first int64
@@ -185,10 +214,12 @@ func (t *tail) users(ctx context.Context, tx pgx.Tx, project string, subjects []
 			out[s] = uint32(uid)
 			t.firstSeen[uint32(uid)] = first
 			knownUsers.put(uidKey{instance, project, s}, uint32(uid))
+			found[s] = storedUser{seen: true, stored: true, uid: uint32(uid), first: first}
 			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("read tail users: %w", err)
 		}
+		knownStored.learn(scope, t.version, ask, found)
 	}
 	for _, s := range subjects {
 		if _, ok := out[s]; !ok {

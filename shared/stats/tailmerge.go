@@ -32,32 +32,55 @@ type probe struct {
 	lo, hi rollup.Day
 }
 
-// storedActive answers probes in zone tz, one query for all.
-func storedActive(ctx context.Context, tx pgx.Tx, q *Query, probes []probe) ([]bool, error) {
+// storedActive answers probes in zone tz: what the process's cache
+// (knownProbes) knows, and the rest in one query.
+func storedActive(ctx context.Context, tx pgx.Tx, q *Query, tl *tail, probes []probe) ([]bool, error) {
 	out := make([]bool, len(probes))
 	if len(probes) == 0 {
 		return out, nil
 	}
-	uids, types, los, his := make([]int32, len(probes)), make([]int32, len(probes)), make([]int32, len(probes)), make([]int32, len(probes))
-	for i, p := range probes {
+	version := tl.version
+	scope := probeScope{tl.instance, q.Project, q.TZ}
+	known := knownProbes.answer(scope, version, probes)
+	var ask []probe
+	var at []int
+	for i, k := range known {
+		out[i] = k > 0
+		if k == 0 {
+			ask = append(ask, probes[i])
+			at = append(at, i)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	uids, types, los, his := make([]int32, len(ask)), make([]int32, len(ask)), make([]int32, len(ask)), make([]int32, len(ask))
+	for i, p := range ask {
 		uids[i], types[i], los[i], his[i] = int32(p.uid), int32(p.typeID), int32(p.lo), int32(p.hi)
 	}
 	// One index probe per row (LATERAL ... LIMIT 1), whatever the planner
 	// thinks of the table's size: statistics lag a table that grows fast.
-	rows, err := tx.Query(ctx, `SELECT x.i FROM unnest($3::int[], $4::int[], $5::int[], $6::int[]) WITH ORDINALITY AS x(uid, t, lo, hi, i)
-		CROSS JOIN LATERAL (SELECT 1 FROM rollup_user_days d WHERE d.project = $1 AND d.tz = $2
+	rows, err := tx.Query(ctx, `SELECT x.i, y.day FROM unnest($3::int[], $4::int[], $5::int[], $6::int[]) WITH ORDINALITY AS x(uid, t, lo, hi, i)
+		CROSS JOIN LATERAL (SELECT d.day FROM rollup_user_days d WHERE d.project = $1 AND d.tz = $2
 			AND d.uid = x.uid AND d.type_id = x.t AND d.day BETWEEN x.lo AND x.hi LIMIT 1) y`,
 		q.Project, q.TZ, uids, types, los, his)
 	if err != nil {
 		return nil, fmt.Errorf("probe active days: %w", err)
 	}
+	found := make([]rollup.Day, len(ask))
+	for i := range found {
+		found[i] = rollup.NoDay
+	}
 	var i int64
-	if _, err := pgx.ForEachRow(rows, []any{&i}, func() error {
-		out[i-1] = true
+	var day int32
+	if _, err := pgx.ForEachRow(rows, []any{&i, &day}, func() error {
+		out[at[i-1]] = true
+		found[i-1] = rollup.Day(day)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("probe active days: %w", err)
 	}
+	knownProbes.learn(scope, version, ask, found)
 	return out, nil
 }
 
@@ -120,7 +143,7 @@ func dauProbe(ctx context.Context, tx pgx.Tx, q *Query, typeName string, buckets
 		probes = append(probes, probe{e.uid, typeID, b, q.Interval.Next(b) - 1})
 		at = append(at, index[b])
 	}
-	active, err := storedActive(ctx, tx, q, probes)
+	active, err := storedActive(ctx, tx, q, tl, probes)
 	if err != nil {
 		return err
 	}
@@ -162,7 +185,7 @@ func topProbe(ctx context.Context, tx pgx.Tx, q *Query, counts, users map[uint32
 		}
 		probes = append(probes, probe{e.uid, e.typeID, q.From, q.To})
 	}
-	active, err := storedActive(ctx, tx, q, probes)
+	active, err := storedActive(ctx, tx, q, tl, probes)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +261,7 @@ func retentionProbe(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup.D
 		probes = append(probes, probe{p.uid, 0, p.bucket, q.Interval.Next(p.bucket) - 1})
 		at = append(at, [2]int{c, k - c})
 	}
-	active, err := storedActive(ctx, tx, q, probes)
+	active, err := storedActive(ctx, tx, q, tl, probes)
 	if err != nil {
 		return err
 	}
