@@ -58,25 +58,56 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 	if len(groups) == 0 {
 		return d.write(ctx, tx, tz)
 	}
-	stored, err := storedDays(ctx, tx, tz, groups, memo)
+	for k, days := range groups {
+		slices.Sort(days)
+		groups[k] = slices.Compact(days)
+	}
+	st, err := storedDays(ctx, tx, tz, groups, memo)
 	if err != nil {
 		return err
 	}
 	added := map[userRef]int{}
+	type moved struct {
+		k     groupKey
+		fresh []Day
+		w     *window
+	}
+	var moves []moved
 	for k, days := range groups {
-		slices.Sort(days)
-		days = slices.Compact(days)
-		// The whole history of the group: its first day is the user's
-		// first of the type ever, so no day precedes the window.
-		w := &window{old: stored[k]}
-		if k.typeID == 0 && len(w.old) > 0 {
+		w := &window{old: st.days[k]}
+		if first, ok := st.firsts[k]; ok {
+			w.hasFirst, w.first = true, first
+		} else if k.typeID == 0 && len(w.old) > 0 {
+			// The whole history of the group: its first day is the
+			// user's first ever.
 			w.hasFirst, w.first = true, w.old[0]
 		}
 		fresh, needAll := d.addGroup(k, days, w)
 		if needAll {
-			d.addMovedCohort(k, fresh, w, w.old)
+			moves = append(moves, moved{k, fresh, w})
 		}
 		added[userRef{k.project, k.uid}] += len(fresh)
+	}
+	if len(moves) > 0 {
+		// A late event moves these users' cohorts: that needs every day
+		// of theirs, which a window may not hold.
+		all := map[groupKey][]Day{}
+		for _, m := range moves {
+			if _, windowed := st.firsts[m.k]; windowed {
+				all[m.k] = nil
+			}
+		}
+		read, err := groupDays(ctx, tx, tz, all)
+		if err != nil {
+			return err
+		}
+		for _, m := range moves {
+			old := m.w.old
+			if _, windowed := st.firsts[m.k]; windowed {
+				old = read[m.k]
+			}
+			d.addMovedCohort(m.k, m.fresh, m.w, old)
+		}
 	}
 	memo.grewHistories(tz, added)
 	return d.write(ctx, tx, tz)
@@ -91,18 +122,39 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 // whole users wins) and on 10M events already stored (where it loses).
 const narrowFactor = 8
 
-// storedDays reads, for each of groups, every active day stored in zone
-// tz, ascending. Users whose histories memo does not know as long are read
-// whole, by the primary key's prefix (one index range scan each: their
-// rows are few); the others by (user, type): one index range scan per
-// group, so that the cost of a chunk does not grow with its users' pasts.
-func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day, memo *Memo) (map[groupKey][]Day, error) {
+// storedGroups is what storedDays read.
+type storedGroups struct {
+	// days are each group's stored days, ascending: all of them, or, for
+	// the groups in firsts, those of the weeks and months of its
+	// candidate days.
+	days map[groupKey][]Day
+	// firsts are the first stored days of the type 0 groups read by
+	// window (none when the user has no stored day).
+	firsts map[groupKey]Day
+}
+
+// storedDays reads the stored days in zone tz of each of groups (each
+// with its candidate days, ascending). Users whose histories memo does not
+// know as long are read whole, by the primary key's prefix (one index
+// range scan each: their rows are few). The others are read by group, so
+// that the cost of a chunk does not grow with its users' pasts: each type
+// but 0 whole (a user's days of one type are few, and its gaps need the
+// neighbouring days), type 0 (every day the user was active) only in the
+// weeks and months of its candidate days, with the user's first day.
+func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day, memo *Memo) (storedGroups, error) {
+	out := storedGroups{days: map[groupKey][]Day{}, firsts: map[groupKey]Day{}}
 	touched := map[userRef]int{}
 	for k := range groups {
 		touched[userRef{k.project, k.uid}]++
 	}
+	if err := memo.estimateHistories(ctx, tx, tz); err != nil {
+		return out, err
+	}
 	long := memo.longHistories(tz, touched)
-	type byUser struct{ whole, uids, types []int32 }
+	type byUser struct {
+		whole, uids, types []int32
+		windows            []groupKey
+	}
 	byProject := map[string]*byUser{}
 	for k := range groups {
 		p := byProject[k.project]
@@ -110,15 +162,15 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 			p = &byUser{}
 			byProject[k.project] = p
 		}
-		u := userRef{k.project, k.uid}
 		switch {
-		case long[u]:
+		case long[userRef{k.project, k.uid}] && k.typeID == 0:
+			p.windows = append(p.windows, k)
+		case long[userRef{k.project, k.uid}]:
 			p.uids, p.types = append(p.uids, int32(k.uid)), append(p.types, int32(k.typeID))
 		case k.typeID == 0:
 			p.whole = append(p.whole, int32(k.uid))
 		}
 	}
-	out := map[groupKey][]Day{}
 	read := map[userRef]int{}
 	for project, p := range byProject {
 		collect := func(rows pgx.Rows, err error) error {
@@ -128,7 +180,12 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 			var uid, typeID, day int32
 			if _, err := pgx.ForEachRow(rows, []any{&uid, &typeID, &day}, func() error {
 				k := groupKey{project, uint32(uid), uint32(typeID)}
-				out[k] = append(out[k], Day(day))
+				if typeID < 0 { // a first day (see below)
+					k.typeID = 0
+					out.firsts[k] = Day(day)
+					return nil
+				}
+				out.days[k] = append(out.days[k], Day(day))
 				read[userRef{project, uint32(uid)}]++
 				return nil
 			}); err != nil {
@@ -144,15 +201,30 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 			if err := collect(tx.Query(ctx, `SELECT u.uid, d.type_id, d.day FROM unnest($3::int[]) AS u(uid)
 				CROSS JOIN LATERAL (SELECT type_id, day FROM rollup_user_days
 					WHERE project = $1 AND tz = $2 AND uid = u.uid ORDER BY type_id, day) d`, project, tz, p.whole)); err != nil {
-				return nil, err
+				return out, err
 			}
 		}
 		if len(p.uids) > 0 {
 			sortPairs(p.uids, p.types)
-			if err := collect(tx.Query(ctx, `SELECT x.uid, x.t, d.day FROM unnest($3::int[], $4::int[]) AS x(uid, t)
-				CROSS JOIN LATERAL (SELECT day FROM rollup_user_days
-					WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = x.t ORDER BY day) d`, project, tz, p.uids, p.types)); err != nil {
-				return nil, err
+			if err := collect(tx.Query(ctx, groupsQuery, project, tz, p.uids, p.types)); err != nil {
+				return out, err
+			}
+		}
+		if len(p.windows) > 0 {
+			slices.SortFunc(p.windows, func(a, b groupKey) int { return cmp.Compare(a.uid, b.uid) })
+			uids, los, his := make([]int32, len(p.windows)), make([]int32, len(p.windows)), make([]int32, len(p.windows))
+			for i, k := range p.windows {
+				days := groups[k]
+				uids[i], los[i], his[i] = int32(k.uid), int32(windowStart(days[0])), int32(windowEnd(days[len(days)-1]))
+			}
+			// The first day comes back with type -1.
+			if err := collect(tx.Query(ctx, `SELECT x.uid, d.t, d.day FROM unnest($3::int[], $4::int[], $5::int[]) AS x(uid, lo, hi)
+				CROSS JOIN LATERAL ((SELECT -1 AS t, day FROM rollup_user_days
+					WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = 0 ORDER BY day LIMIT 1)
+				UNION ALL (SELECT 0, day FROM rollup_user_days
+					WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = 0 AND day BETWEEN x.lo AND x.hi ORDER BY day)) d`,
+				project, tz, uids, los, his)); err != nil {
+				return out, err
 			}
 		}
 		// What a whole read counted is the user's history.
@@ -162,6 +234,49 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 			whole[u] = read[u]
 		}
 		memo.sawHistories(tz, whole)
+	}
+	return out, nil
+}
+
+// windowStart and windowEnd bound the days whose presence addGroup needs
+// around a type 0 group's candidate days: those of the weeks and months
+// they fall in.
+func windowStart(first Day) Day {
+	return min(GrainWeek.Bucket(first), GrainMonth.Bucket(first))
+}
+
+func windowEnd(last Day) Day {
+	return max(GrainWeek.Next(GrainWeek.Bucket(last)), GrainMonth.Next(GrainMonth.Bucket(last))) - 1
+}
+
+// groupsQuery reads every stored day of the groups ($3, $4: user and type
+// ids) of project $1 in zone $2.
+const groupsQuery = `SELECT x.uid, x.t, d.day FROM unnest($3::int[], $4::int[]) AS x(uid, t)
+	CROSS JOIN LATERAL (SELECT day FROM rollup_user_days
+		WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = x.t ORDER BY day) d`
+
+// groupDays reads every stored day in zone tz of each of groups (the keys;
+// the values are ignored).
+func groupDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day) (map[groupKey][]Day, error) {
+	out := map[groupKey][]Day{}
+	byProject := map[string][2][]int32{}
+	for k := range groups {
+		p := byProject[k.project]
+		byProject[k.project] = [2][]int32{append(p[0], int32(k.uid)), append(p[1], int32(k.typeID))}
+	}
+	for project, p := range byProject {
+		rows, err := tx.Query(ctx, groupsQuery, project, tz, p[0], p[1])
+		if err != nil {
+			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
+		}
+		var uid, typeID, day int32
+		if _, err := pgx.ForEachRow(rows, []any{&uid, &typeID, &day}, func() error {
+			k := groupKey{project, uint32(uid), uint32(typeID)}
+			out[k] = append(out[k], Day(day))
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
+		}
 	}
 	return out, nil
 }

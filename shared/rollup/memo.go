@@ -2,9 +2,13 @@ package rollup
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Memo remembers, for one database, facts that committed transactions
@@ -44,6 +48,11 @@ type Memo struct {
 	// that starts on years of stored data reads whole only its first
 	// chunk's users.
 	typical map[historyScope]int
+	// fallback is, per zone, the mean history of a user in the table's
+	// statistics, for scopes without typical; estimated marks the zones
+	// whose statistics were read.
+	fallback  map[string]int
+	estimated map[string]bool
 	// narrowFactor, when not 0, replaces the package's (tests).
 	narrowFactor int
 }
@@ -70,7 +79,7 @@ type activityKey struct {
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo {
-	return &Memo{facts: map[string]*generations[activityKey, struct{}]{}, histories: map[historyScope]*generations[uint32, uint32]{}, typical: map[historyScope]int{}}
+	return &Memo{facts: map[string]*generations[activityKey, struct{}]{}, histories: map[historyScope]*generations[uint32, uint32]{}, typical: map[historyScope]int{}, fallback: map[string]int{}, estimated: map[string]bool{}}
 }
 
 // Learned is what one Apply call stored, for Memo.Learn once its
@@ -242,6 +251,9 @@ func (m *Memo) longHistories(tz string, touched map[userRef]int) map[userRef]boo
 		if !known {
 			rows, known = m.typical[s]
 		}
+		if !known {
+			rows, known = m.fallback[tz]
+		}
 		if known && rows >= factor*groups {
 			out[u] = true
 		}
@@ -268,6 +280,38 @@ func (m *Memo) sawHistories(tz string, rows map[userRef]int) {
 			m.typical[historyScope{strings.Clone(tz), strings.Clone(project)}] = t[0] / t[1]
 		}
 	}
+}
+
+// estimateHistories sets the typical history of zone tz's users, for
+// every project, from the table's statistics when no whole read has set
+// one yet: so that a process starting on long histories does not read its
+// first chunk's users whole. An estimate only steers how days are read.
+func (m *Memo) estimateHistories(ctx context.Context, tx pgx.Tx, tz string) error {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	known := m.estimated[tz]
+	m.mu.Unlock()
+	if known {
+		return nil
+	}
+	// reltuples is -1 until the table was first vacuumed or analyzed.
+	var rows float64
+	var users, zones int64
+	if err := tx.QueryRow(ctx, `SELECT (SELECT reltuples FROM pg_class WHERE oid = 'rollup_user_days'::regclass)::float8,
+		(SELECT coalesce(sum(next_uid - 1), 0) FROM rollup_projects)::bigint,
+		(SELECT count(*) FROM eventfn_meta.rollup_timezones)`).Scan(&rows, &users, &zones); err != nil {
+		return fmt.Errorf("estimate histories: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.estimated[strings.Clone(tz)] = true
+	if rows <= 0 || users <= 0 || zones <= 0 {
+		return nil
+	}
+	m.fallback[strings.Clone(tz)] = int(rows / float64(users) / float64(zones))
+	return nil
 }
 
 // minTypical is the fewest users whose mean history stands for others.

@@ -211,16 +211,26 @@ func TestApplyMatchesRebuild(t *testing.T) {
 // from scratch.
 func TestApplyWithMemosMatchesRebuild(t *testing.T) {
 	t.Parallel()
+	// 40 users, 3 types: most events repeat a stored activity. Over 12
+	// days a user's weeks and months hold most of their days; over 150,
+	// the windows a narrow read takes leave most out.
+	for _, days := range []int{12, 150} {
+		t.Run(fmt.Sprintf("days=%d", days), func(t *testing.T) {
+			t.Parallel()
+			applyWithMemos(t, genEventsOf(4, 6000, 40, 3, days))
+		})
+	}
+}
+
+func applyWithMemos(t *testing.T, evs []*event.Event) {
 	ctx := context.Background()
 	pool, s := migrated(t)
 	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC", "Europe/Kyiv"}))
-	// 40 users, 3 types, 12 days: most events repeat a stored activity.
-	evs := genEventsOf(4, 6000, 40, 3, 12)
 	r := rand.New(rand.NewPCG(5, 5))
 	r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
 	replicas := []*rollup.Materializer{rollup.NewMaterializer(pool, 100), rollup.NewMaterializer(pool, 150)}
 	// One reads users' days whole, the other, once it saw a user, by
-	// (user, type).
+	// (user, type), and type 0 by window.
 	rollup.ReadNarrowly(replicas[1])
 	for half, part := range [][]*event.Event{evs[:3000], evs[3000:]} {
 		if half == 1 {
