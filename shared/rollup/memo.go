@@ -42,7 +42,10 @@ type Memo struct {
 	// process last read or added them (another replica's additions are
 	// not counted). They only steer how Apply reads users' days
 	// (storedDays), never what it counts.
-	histories map[historyScope]*generations[uint32, uint32]
+	histories generations[historyKey, uint32]
+	// scopes interns the histories' scopes, so that each entry holds a
+	// pointer rather than two strings.
+	scopes map[historyScope]*historyScope
 	// typical is the mean history of the users the last whole read of a
 	// scope counted, which stands for users not in histories: a process
 	// that starts on years of stored data reads whole only its first
@@ -58,6 +61,23 @@ type Memo struct {
 }
 
 type historyScope struct{ tz, project string }
+
+type historyKey struct {
+	scope *historyScope
+	uid   uint32
+}
+
+// scope returns the interned scope of tz and project; when there is none
+// yet, a new one if create, else nil. m.mu is held.
+func (m *Memo) scope(tz, project string, create bool) *historyScope {
+	s := historyScope{tz, project}
+	if p := m.scopes[s]; p != nil || !create {
+		return p
+	}
+	p := &historyScope{strings.Clone(tz), strings.Clone(project)}
+	m.scopes[*p] = p
+	return p
+}
 
 // memoGeneration bounds each of a Memo's tables: at most two generations
 // of this many entries, some tens of MB when every table is full.
@@ -79,7 +99,14 @@ type activityKey struct {
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo {
-	return &Memo{facts: map[string]*generations[activityKey, struct{}]{}, histories: map[historyScope]*generations[uint32, uint32]{}, typical: map[historyScope]int{}, fallback: map[string]int{}, estimated: map[string]bool{}}
+	return &Memo{
+		facts:     map[string]*generations[activityKey, struct{}]{},
+		histories: generations[historyKey, uint32]{limit: 1 << 18},
+		scopes:    map[historyScope]*historyScope{},
+		typical:   map[historyScope]int{},
+		fallback:  map[string]int{},
+		estimated: map[string]bool{},
+	}
 }
 
 // Learned is what one Apply call stored, for Memo.Learn once its
@@ -241,15 +268,14 @@ func (m *Memo) longHistories(tz string, touched map[userRef]int) map[userRef]boo
 	defer m.mu.Unlock()
 	factor := cmp.Or(m.narrowFactor, narrowFactor)
 	for u, groups := range touched {
-		s := historyScope{tz, u.project}
 		rows, known := 0, false
-		if h := m.histories[s]; h != nil {
+		if p := m.scope(tz, u.project, false); p != nil {
 			var n uint32
-			n, known = h.get(u.uid)
+			n, known = m.histories.get(historyKey{p, u.uid})
 			rows = int(n)
 		}
 		if !known {
-			rows, known = m.typical[s]
+			rows, known = m.typical[historyScope{tz, u.project}]
 		}
 		if !known {
 			rows, known = m.fallback[tz]
@@ -277,7 +303,7 @@ func (m *Memo) sawHistories(tz string, rows map[userRef]int) {
 	defer m.mu.Unlock()
 	for project, t := range total {
 		if t[1] >= minTypical {
-			m.typical[historyScope{strings.Clone(tz), strings.Clone(project)}] = t[0] / t[1]
+			m.typical[*m.scope(tz, project, true)] = t[0] / t[1]
 		}
 	}
 }
@@ -330,19 +356,14 @@ func (m *Memo) noteHistories(tz string, rows map[userRef]int, add bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for u, n := range rows {
-		s := historyScope{tz, u.project}
-		h := m.histories[s]
-		if h == nil {
-			h = &generations[uint32, uint32]{}
-			m.histories[historyScope{strings.Clone(tz), strings.Clone(u.project)}] = h
-		}
+		k := historyKey{m.scope(tz, u.project, true), u.uid}
 		if add {
-			old, ok := h.get(u.uid)
+			old, ok := m.histories.get(k)
 			if !ok || n == 0 {
 				continue // a history never read stays unknown
 			}
 			n += int(old)
 		}
-		h.put(u.uid, uint32(n))
+		m.histories.put(k, uint32(n))
 	}
 }
