@@ -45,9 +45,11 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	if err != nil {
 		return nil, err
 	}
-	if err := bumpVersion(ctx, tx); err != nil {
+	version, err := bumpVersion(ctx, tx)
+	if err != nil {
 		return nil, err
 	}
+	hist := memo.beginHistories(version)
 
 	names := map[nameKey]uint32{}
 	props := make([][]propKey, len(evs))
@@ -133,11 +135,13 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 		}
 	}
 	for _, z := range zones {
-		if err := applyCalendar(ctx, tx, z.name, z.loc, items, memo); err != nil {
+		if err := applyCalendar(ctx, tx, z.name, z.loc, items, memo, hist); err != nil {
 			return nil, err
 		}
 	}
-	return learned(zones, names, propIDs, loud, items), nil
+	l := learned(zones, names, propIDs, loud, items)
+	l.hist = hist
+	return l, nil
 }
 
 // unresolved returns the names whose id is not known yet.

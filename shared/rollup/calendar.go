@@ -41,7 +41,7 @@ type groupKey struct {
 // group: they tell which days, weeks and months are new for the user,
 // which gaps of rollup_type_prevs change, and the user's first day (type
 // 0): the retention cohort, which a late event may move back.
-func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, memo *Memo) error {
+func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, memo *Memo, hist *histStep) error {
 	d := newDeltas()
 	groups := map[groupKey][]Day{}
 	for _, it := range items {
@@ -62,7 +62,7 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 		slices.Sort(days)
 		groups[k] = slices.Compact(days)
 	}
-	st, err := storedDays(ctx, tx, tz, groups, memo)
+	st, err := storedDays(ctx, tx, tz, groups, memo, hist)
 	if err != nil {
 		return err
 	}
@@ -87,6 +87,7 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 			moves = append(moves, moved{k, fresh, w})
 		}
 		added[userRef{k.project, k.uid}] += len(fresh)
+		hist.added(tz, k, fresh)
 	}
 	if len(moves) > 0 {
 		// A late event moves these users' cohorts: that needs every day
@@ -141,11 +142,22 @@ type storedGroups struct {
 // but 0 whole (a user's days of one type are few, and its gaps need the
 // neighbouring days), type 0 (every day the user was active) only in the
 // weeks and months of its candidate days, with the user's first day.
-func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day, memo *Memo) (storedGroups, error) {
+func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day, memo *Memo, hist *histStep) (storedGroups, error) {
 	out := storedGroups{days: map[groupKey][]Day{}, firsts: map[groupKey]Day{}}
 	touched := map[userRef]int{}
 	for k := range groups {
 		touched[userRef{k.project, k.uid}]++
+	}
+	// Whole histories the memo holds exactly as the rollups are now
+	// need no read at all.
+	known := memo.knownHistories(hist, tz, touched)
+	for k := range groups {
+		if h, ok := known[userRef{k.project, k.uid}]; ok {
+			out.days[k] = h.daysOf(k.typeID)
+		}
+	}
+	for u := range known {
+		delete(touched, u)
 	}
 	if err := memo.estimateHistories(ctx, tx, tz); err != nil {
 		return out, err
@@ -157,6 +169,9 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 	}
 	byProject := map[string]*byUser{}
 	for k := range groups {
+		if _, ok := known[userRef{k.project, k.uid}]; ok {
+			continue
+		}
 		p := byProject[k.project]
 		if p == nil {
 			p = &byUser{}
@@ -173,6 +188,9 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 	}
 	read := map[userRef]int{}
 	for project, p := range byProject {
+		// wholes are the histories of the users read whole, in the
+		// Memo's encoding (rows come by type and day).
+		wholes := map[userRef][]uint64{}
 		collect := func(rows pgx.Rows, err error) error {
 			if err != nil {
 				return fmt.Errorf("read active days (%s): %w", tz, err)
@@ -186,7 +204,12 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 					return nil
 				}
 				out.days[k] = append(out.days[k], Day(day))
-				read[userRef{project, uint32(uid)}]++
+				u := userRef{project, uint32(uid)}
+				read[u]++
+				if long[u] {
+					return nil
+				}
+				wholes[u] = append(wholes[u], histRow(k.typeID, Day(day)))
 				return nil
 			}); err != nil {
 				return fmt.Errorf("read active days (%s): %w", tz, err)
@@ -232,6 +255,7 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 		for _, uid := range p.whole {
 			u := userRef{project, uint32(uid)}
 			whole[u] = read[u]
+			hist.read(tz, u, wholes[u])
 		}
 		memo.sawHistories(tz, whole)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +29,10 @@ type Materializer struct {
 	chunk int
 	// memo spares work that facts stored by earlier steps make needless.
 	memo *Memo
+	// stepMu runs this Materializer's steps one at a time, so that the
+	// memo learns them in the order they committed (histcache.go). Steps
+	// apply one at a time anyway (the writer lock).
+	stepMu sync.Mutex
 	// beforeCommit, when set, runs in each step after the rollups were
 	// written and the feed advanced, before the commit (fault drills).
 	beforeCommit func()
@@ -53,6 +58,8 @@ func NewMaterializer(pool *pgxpool.Pool, chunk int) *Materializer {
 // It returns the events applied, 0 when the feed held none that no other
 // step holds.
 func (m *Materializer) Step(ctx context.Context) (int, error) {
+	m.stepMu.Lock()
+	defer m.stepMu.Unlock()
 	var err error
 	for attempt := 0; attempt < maxStepAttempts; attempt++ {
 		var n int

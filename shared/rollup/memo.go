@@ -58,6 +58,11 @@ type Memo struct {
 	estimated map[string]bool
 	// narrowFactor, when not 0, replaces the package's (tests).
 	narrowFactor int
+	// hist holds users' whole histories, exact as of histVersion, with
+	// histRows rows in all (histcache.go).
+	hist        map[historyKey]history
+	histVersion int64
+	histRows    int
 }
 
 type historyScope struct{ tz, project string }
@@ -106,12 +111,16 @@ func NewMemo() *Memo {
 		typical:   map[historyScope]int{},
 		fallback:  map[string]int{},
 		estimated: map[string]bool{},
+		hist:      map[historyKey]history{},
+		// No count of changes is -1: an Apply bumps from 0 or more.
+		histVersion: -1,
 	}
 }
 
 // Learned is what one Apply call stored, for Memo.Learn once its
 // transaction committed.
 type Learned struct {
+	hist  *histStep
 	names map[nameKey]uint32
 	props map[propKey]int64
 	users map[userKey]memoUser
@@ -126,6 +135,7 @@ func (m *Memo) Learn(l *Learned) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.learnHistories(l.hist)
 	// Every text a Memo keeps is its own copy: a decoded batch's texts are
 	// substrings of one string holding the whole batch (event.DecodeRecords),
 	// so keeping one of them would keep the batch, and a Memo's entries,

@@ -22,7 +22,7 @@ func Rebuild(ctx context.Context, tx pgx.Tx, tz string) error {
 	if err != nil {
 		return err
 	}
-	if err := bumpVersion(ctx, tx); err != nil {
+	if _, err := bumpVersion(ctx, tx); err != nil {
 		return err
 	}
 	for _, table := range []string{"rollup_user_days", "rollup_type_days", "rollup_type_prevs", "rollup_active", "rollup_retention"} {

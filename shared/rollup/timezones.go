@@ -169,21 +169,25 @@ func withZonesLocked(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) er
 }
 
 // bumpVersion counts a change of the calendar rollups in tx
-// (rollup_version), so that readers keeping answers of rollup_user_days
-// know they may be stale. Callers hold the writer lock, so the row is never
+// (rollup_version) and returns the new count, so that readers keeping
+// answers of rollup_user_days know they may be stale. Callers hold the writer lock, so the row is never
 // contended.
-func bumpVersion(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `UPDATE rollup_version SET n = n + 1`); err != nil {
-		return fmt.Errorf("rollup version: %w", err)
+func bumpVersion(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var n int64
+	// An upsert: the row is made by the migration, but a table emptied by
+	// hand must not stop the rollups.
+	if err := tx.QueryRow(ctx, `INSERT INTO rollup_version (one, n) VALUES (true, 1)
+		ON CONFLICT (one) DO UPDATE SET n = rollup_version.n + 1 RETURNING n`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("rollup version: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 // Version returns the count of changes of the calendar rollups that q's
 // snapshot sees: two snapshots seeing the same count see the same
 // rollup_user_days.
 func Version(ctx context.Context, q Querier) (int64, error) {
-	rows, err := q.Query(ctx, `SELECT n FROM rollup_version`)
+	rows, err := q.Query(ctx, `SELECT coalesce((SELECT n FROM rollup_version), 0)`)
 	if err != nil {
 		return 0, fmt.Errorf("rollup version: %w", err)
 	}
