@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -164,10 +165,11 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 	}
 	long := memo.longHistories(tz, touched)
 	type byUser struct {
-		whole, uids, types []int32
-		windows            []groupKey
+		whole   []int32
+		windows []groupKey
 	}
 	byProject := map[string]*byUser{}
+	narrow := map[groupKey][]Day{}
 	for k := range groups {
 		if _, ok := known[userRef{k.project, k.uid}]; ok {
 			continue
@@ -181,7 +183,7 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 		case long[userRef{k.project, k.uid}] && k.typeID == 0:
 			p.windows = append(p.windows, k)
 		case long[userRef{k.project, k.uid}]:
-			p.uids, p.types = append(p.uids, int32(k.uid)), append(p.types, int32(k.typeID))
+			narrow[k] = nil
 		case k.typeID == 0:
 			p.whole = append(p.whole, int32(k.uid))
 		}
@@ -227,12 +229,6 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 				return out, err
 			}
 		}
-		if len(p.uids) > 0 {
-			sortPairs(p.uids, p.types)
-			if err := collect(tx.Query(ctx, groupsQuery, project, tz, p.uids, p.types)); err != nil {
-				return out, err
-			}
-		}
 		if len(p.windows) > 0 {
 			slices.SortFunc(p.windows, func(a, b groupKey) int { return cmp.Compare(a.uid, b.uid) })
 			uids, los, his := make([]int32, len(p.windows)), make([]int32, len(p.windows)), make([]int32, len(p.windows))
@@ -259,6 +255,11 @@ func storedDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][
 		}
 		memo.sawHistories(tz, whole)
 	}
+	byGroup, err := groupDays(ctx, tx, tz, narrow)
+	if err != nil {
+		return out, err
+	}
+	maps.Copy(out.days, byGroup)
 	return out, nil
 }
 
@@ -273,23 +274,22 @@ func windowEnd(last Day) Day {
 	return max(GrainWeek.Next(GrainWeek.Bucket(last)), GrainMonth.Next(GrainMonth.Bucket(last))) - 1
 }
 
-// groupsQuery reads every stored day of the groups ($3, $4: user and type
-// ids) of project $1 in zone $2.
-const groupsQuery = `SELECT x.uid, x.t, d.day FROM unnest($3::int[], $4::int[]) AS x(uid, t)
-	CROSS JOIN LATERAL (SELECT day FROM rollup_user_days
-		WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = x.t ORDER BY day) d`
-
 // groupDays reads every stored day in zone tz of each of groups (the keys;
-// the values are ignored).
+// the values are ignored), one index range scan per group, in index order.
 func groupDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]Day) (map[groupKey][]Day, error) {
 	out := map[groupKey][]Day{}
+	keys := slices.SortedFunc(maps.Keys(groups), func(a, b groupKey) int {
+		return cmp.Or(cmp.Compare(a.project, b.project), cmp.Compare(a.uid, b.uid), cmp.Compare(a.typeID, b.typeID))
+	})
 	byProject := map[string][2][]int32{}
-	for k := range groups {
+	for _, k := range keys {
 		p := byProject[k.project]
 		byProject[k.project] = [2][]int32{append(p[0], int32(k.uid)), append(p[1], int32(k.typeID))}
 	}
 	for project, p := range byProject {
-		rows, err := tx.Query(ctx, groupsQuery, project, tz, p[0], p[1])
+		rows, err := tx.Query(ctx, `SELECT x.uid, x.t, d.day FROM unnest($3::int[], $4::int[]) AS x(uid, t)
+			CROSS JOIN LATERAL (SELECT day FROM rollup_user_days
+				WHERE project = $1 AND tz = $2 AND uid = x.uid AND type_id = x.t ORDER BY day) d`, project, tz, p[0], p[1])
 		if err != nil {
 			return nil, fmt.Errorf("read active days (%s): %w", tz, err)
 		}
@@ -303,21 +303,6 @@ func groupDays(ctx context.Context, tx pgx.Tx, tz string, groups map[groupKey][]
 		}
 	}
 	return out, nil
-}
-
-// sortPairs sorts the pairs (uids[i], types[i]), in index order.
-func sortPairs(uids, types []int32) {
-	idx := make([]int, len(uids))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		return cmp.Or(cmp.Compare(uids[a], uids[b]), cmp.Compare(types[a], types[b]))
-	})
-	u, t := slices.Clone(uids), slices.Clone(types)
-	for i, j := range idx {
-		uids[i], types[i] = u[j], t[j]
-	}
 }
 
 // window is what Apply knows of a group's stored days.
