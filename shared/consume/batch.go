@@ -49,12 +49,21 @@ func (c *Consumer) decode(msgs []jetstream.Msg) *batch {
 		poison:  make([]error, len(msgs)),
 		release: keepAlive(msgs, c.cfg.AckWait),
 	}
+	// Sized once: growing a batch's worth of records by appending cost
+	// the consumer more than decoding them.
+	decoded := make([][]event.Record, len(msgs))
+	n := 0
 	for i, m := range msgs {
 		recs, err := decodeMsg(m)
 		if err != nil {
 			b.poison[i] = err
 			continue
 		}
+		decoded[i] = recs
+		n += len(recs)
+	}
+	b.recs, b.at = make([]event.Record, 0, n), make([]int, 0, n)
+	for i, recs := range decoded {
 		b.recs = append(b.recs, recs...)
 		for range recs {
 			b.at = append(b.at, i)

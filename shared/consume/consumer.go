@@ -119,7 +119,6 @@ func NewConsumer(ctx context.Context, cfg Config, deps serve.Deps) (*Consumer, e
 		wake:    make(chan struct{}, 1),
 	}
 	c.nudge = c.wakeRollups
-	c.perMsg.Store(initialPerMsg)
 	if _, err := c.prepare(ctx); err != nil {
 		deps.Logger.Warn("not ready at start; retrying on first use", "error", err)
 	}
@@ -221,11 +220,6 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// initialPerMsg is the events a message is taken to hold before any was
-// seen: high, so that the first fetch of a batch stays small whatever the
-// messages hold.
-const initialPerMsg = 100
-
 // maxFetchRound bounds the messages one fetch asks for.
 const maxFetchRound = 500
 
@@ -245,8 +239,14 @@ func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer, want int,
 	var msgs []jetstream.Msg
 	events, size := 0, 0
 	for events < want && size < maxBatchBytes {
-		per := max(c.perMsg.Load(), 1)
-		k := int(min(max((int64(want-events)+per-1)/per, 1), maxFetchRound))
+		// Before any message was seen the first round takes one, to learn
+		// what messages hold: a guess made a replica's first batch several
+		// times the batch size when its messages held more (ingest's hold
+		// a request each).
+		k := 1
+		if per := c.perMsg.Load(); per > 0 {
+			k = int(min(max((int64(want-events)+per-1)/per, 1), maxFetchRound))
+		}
 		round, err := bus.Fetch(ctx, cons, k, wait)
 		wait = 0
 		n := 0

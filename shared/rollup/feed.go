@@ -25,26 +25,49 @@ import (
 // materialization step can take a bounded chunk.
 const FeedEvents = 10000
 
-// WriteFeed adds evs, just inserted in tx, to the feed. It takes no lock
-// that another inserting transaction waits for: feed rows are new rows.
-func WriteFeed(ctx context.Context, tx pgx.Tx, evs []Event) error {
-	byProject := map[string][]event.Record{}
-	for _, e := range evs {
-		byProject[e.Project] = append(byProject[e.Project], event.Record{
-			Project: e.Project, Source: e.Source, Type: e.Type, Subject: e.Subject, Time: e.Time, Props: e.Props,
-		})
+// WriteFeed adds the records of recs that stored marks, just inserted in
+// tx, to the feed. It takes no lock that another inserting transaction
+// waits for: feed rows are new rows. The rows are encoded straight from
+// recs: copying or regrouping a batch's worth of records first cost the
+// consumer more than the rest of the feed's write.
+func WriteFeed(ctx context.Context, tx pgx.Tx, recs []event.Record, stored []bool) error {
+	// A batch is nearly always one project's: the map holds indexes only.
+	byProject := map[string][]int{}
+	var order []string
+	for i := range recs {
+		if !stored[i] {
+			continue
+		}
+		p := recs[i].Project
+		if _, ok := byProject[p]; !ok {
+			order = append(order, p)
+		}
+		byProject[p] = append(byProject[p], i)
 	}
 	var rows [][]any
-	for project, recs := range byProject {
-		for off := 0; off < len(recs); off += FeedEvents {
-			part := recs[off:min(off+FeedEvents, len(recs))]
-			lo, hi := DayOf(part[0].Time, time.UTC), DayOf(part[0].Time, time.UTC)
-			for _, r := range part[1:] {
+	for _, project := range order {
+		idx := byProject[project]
+		for off := 0; off < len(idx); off += FeedEvents {
+			part := idx[off:min(off+FeedEvents, len(idx))]
+			lo, hi := DayOf(recs[part[0]].Time, time.UTC), DayOf(recs[part[0]].Time, time.UTC)
+			size := 16
+			for _, i := range part {
+				r := &recs[i]
 				d := DayOf(r.Time, time.UTC)
 				lo, hi = min(lo, d), max(hi, d)
+				size += len(r.Source) + len(r.Type) + len(r.Subject) + len(r.Props) + 48
 			}
-			rows = append(rows, []any{project, int32(lo), int32(hi), int32(len(part)), event.EncodeRecords(nil, part)})
+			buf := event.RecordsHeader(make([]byte, 0, size), len(part))
+			for _, i := range part {
+				r := &recs[i]
+				// What the rollups need of the event, nothing more.
+				buf = event.AppendRecord(buf, &event.Record{Source: r.Source, Type: r.Type, Subject: r.Subject, Time: r.Time, Props: r.Props})
+			}
+			rows = append(rows, []any{project, int32(lo), int32(hi), int32(len(part)), buf})
 		}
+	}
+	if len(rows) == 0 {
+		return nil
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_feed"}, []string{"project", "day_lo", "day_hi", "n", "events"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("write rollup feed: %w", err)

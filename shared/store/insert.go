@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -151,17 +152,7 @@ func insertTx(ctx context.Context, tx pgx.Tx, recs []event.Record, isNew []bool,
 	if err := insertIdentities(ctx, tx, recs, order, first, isNew, copyIDs); err != nil {
 		return err
 	}
-	fresh := make([]rollup.Event, 0, len(order))
-	for i := range recs {
-		if isNew[i] {
-			r := &recs[i]
-			fresh = append(fresh, rollup.Event{
-				Project: r.Project, Source: r.Source, ID: r.ID, Type: r.Type,
-				Subject: r.Subject, Time: r.Time, Props: r.Props,
-			})
-		}
-	}
-	if len(fresh) == 0 {
+	if !slices.Contains(isNew, true) {
 		return nil
 	}
 	// Rows are made as COPY asks for them: a batch's worth of []any would
@@ -184,7 +175,7 @@ func insertTx(ctx context.Context, tx pgx.Tx, recs []event.Record, isNew []bool,
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, src); err != nil {
 		return fmt.Errorf("copy events: %w", err)
 	}
-	return rollup.WriteFeed(ctx, tx, fresh)
+	return rollup.WriteFeed(ctx, tx, recs, isNew)
 }
 
 func nilIfEmpty(s string) any {

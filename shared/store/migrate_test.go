@@ -50,6 +50,19 @@ func TestMigrateConcurrentReplicasApplyOnce(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n))
 	assert.Positive(t, n)
+
+	// The feed's events are lz4-compressed where the server can (0008):
+	// the check is that the migration's fallback did not swallow a mistake.
+	var lz4 bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))`).Scan(&lz4))
+	var method, storage string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT attcompression::text, attstorage::text FROM pg_attribute WHERE attrelid = 'rollup_feed'::regclass AND attname = 'events'`).Scan(&method, &storage))
+	if lz4 {
+		assert.Equal(t, "l", method, "feed events compressed with lz4")
+		assert.Equal(t, "x", storage, "feed events stored EXTENDED")
+	} else {
+		assert.Equal(t, "e", storage, "feed events stay uncompressed without lz4")
+	}
 }
 
 // TestEnsurePartitionConcurrently: consumers that need the same new day at
