@@ -178,8 +178,8 @@ func (in *Ingest) accept(ctx context.Context, project string, items []event.Item
 	if err != nil {
 		return Result{}, err
 	}
-	var recs []event.Record
-	var pubKeys []string
+	recs := make([]event.Record, 0, len(events))
+	pubKeys := make([]string, 0, len(events))
 	for i, ev := range events {
 		if seen[i] {
 			res.Duplicates++
