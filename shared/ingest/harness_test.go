@@ -66,7 +66,10 @@ func newHarnessTB(t testing.TB, natsURL string, mutate func(*ingest.Config)) *ha
 	require.NoError(t, err)
 	fn.Name = "ingest"
 	srv := httptest.NewServer(serve.NewServer(fn, log, reg, reg))
+	// As Main runs it: the benchmark measures the deployed setting.
+	restoreGC := serve.TuneGC(fn)
 	t.Cleanup(func() {
+		restoreGC()
 		srv.Close()
 		fn.Close()
 	})

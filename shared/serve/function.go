@@ -42,6 +42,12 @@ type Function struct {
 	Background func(ctx context.Context) error
 	// Close releases connections after the server drained.
 	Close func()
+	// GCPercent, when positive, is the garbage collector's target (as
+	// GOGC) of a process that serves this function alone (Main), unless
+	// the environment sets GOGC: for a function whose live heap is small
+	// and whose requests allocate a lot, collecting at the default
+	// target costs more CPU than the memory it saves.
+	GCPercent int
 }
 
 // Deps is what a function's constructor receives besides its config.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -50,6 +51,7 @@ func Main(s Spec) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", s.Name(), err)
 		return 1
 	}
+	TuneGC(fn)
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(srvCfg.Port))
 	if err != nil {
 		log.Error("listen", "error", err)
@@ -61,6 +63,18 @@ func Main(s Spec) int {
 		return 1
 	}
 	return 0
+}
+
+// TuneGC sets the garbage collector's target to fn.GCPercent when fn has
+// one and the environment sets no GOGC, for a process serving fn alone. It
+// returns what restores the previous target (benchmarks that run fn
+// beside other work).
+func TuneGC(fn *Function) (restore func()) {
+	if _, set := os.LookupEnv("GOGC"); set || fn.GCPercent <= 0 {
+		return func() {}
+	}
+	old := debug.SetGCPercent(fn.GCPercent)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // Run serves srv on ln and fn's background work until ctx ends, then drains
