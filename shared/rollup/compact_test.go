@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -110,4 +111,49 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	assert.Positive(t, removed)
 	gotEvents, _, _ = columns(t, pool)
 	assert.Len(t, gotEvents, len(events)+len(late))
+}
+
+// TestCompactWhileMaterializing: compaction merges chunks of days the
+// materializer is still adding chunks to (stats compact today's too):
+// every event stays in the columns once, property rows still point at
+// their events, and a rebuild from the columns gives the rollups the
+// materializer made.
+func TestCompactWhileMaterializing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := migrated(t)
+	m := rollup.NewMaterializer(pool, 1)
+	evs := genEventsOf(8, 2500, 120, 5, 2)
+	stop := make(chan struct{})
+	merged := make(chan int)
+	go func() {
+		total := 0
+		for {
+			select {
+			case <-stop:
+				merged <- total
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			n, err := rollup.Compact(ctx, pool, rollup.DateDay(2100, 1, 1))
+			assert.NoError(t, err)
+			total += n
+		}
+	}()
+	for off := 0; off < len(evs); off += 29 {
+		_, err := s.InsertEvents(ctx, evs[off:min(off+29, len(evs))])
+		require.NoError(t, err)
+		rolluptest.Drain(t, m)
+	}
+	close(stop)
+	assert.Positive(t, <-merged, "compaction merged chunks while others were added")
+	events, _, _ := columns(t, pool)
+	assert.Len(t, events, len(evs), "every event in the columns once")
+
+	made := rolluptest.Calendar(t, pool, "UTC")
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	require.NoError(t, rollup.Rebuild(ctx, tx, "UTC"))
+	assert.Equal(t, made, rolluptest.Calendar(t, tx, "UTC"), "the columns give the rollups the materializer made")
 }

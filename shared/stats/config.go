@@ -35,9 +35,11 @@ type Config struct {
 	// (rollup.EnsureTimezones); zones are never dropped automatically.
 	RollupTimezones string `envconfig:"ROLLUP_TIMEZONES" default:"UTC"`
 	// CompactInterval is how often the function merges the small column
-	// chunks of past days (rollup.Compact), which keeps scans short and the
-	// columns small; 0 turns it off (another process may run it).
-	CompactInterval time.Duration `envconfig:"STATS_COMPACT_INTERVAL" default:"10m"`
+	// chunks (rollup.Compact), today's included, which keeps scans short
+	// and the columns small: under full-rate ingest the materializer adds
+	// a chunk every few seconds, and a filtered query over today reads
+	// every one. 0 turns it off (another process may run it).
+	CompactInterval time.Duration `envconfig:"STATS_COMPACT_INTERVAL" default:"1m"`
 }
 
 // Validate checks the embedded parts and the stats settings.

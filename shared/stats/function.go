@@ -126,9 +126,11 @@ func build(ctx context.Context, k kind, cfg Config, deps serve.Deps, columnsOnly
 	return fn, nil
 }
 
-// compactLoop merges the column chunks of past UTC days every
-// STATS_COMPACT_INTERVAL until ctx ends. Failures are logged and retried
-// at the next tick: compaction only saves space and time.
+// compactLoop merges the small column chunks of every UTC day, today's
+// included, every STATS_COMPACT_INTERVAL until ctx ends. Failures are
+// logged and retried at the next tick: compaction only saves space and
+// time. A chunk of today merged while the materializer adds others is
+// safe: Compact merges only chunks it listed, and those never change.
 func (s *Stats) compactLoop(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.CompactInterval)
 	defer t.Stop()
@@ -141,8 +143,8 @@ func (s *Stats) compactLoop(ctx context.Context) error {
 		if err := s.prepare(ctx); err != nil {
 			continue
 		}
-		today := rollup.DayOf(time.Now(), time.UTC)
-		n, err := rollup.Compact(ctx, s.pool, today)
+		tomorrow := rollup.DayOf(time.Now(), time.UTC) + 1
+		n, err := rollup.Compact(ctx, s.pool, tomorrow)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("compacting columns failed; retrying at the next interval", "error", err)
