@@ -97,7 +97,8 @@ func planTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, eligi
 // loadTail reads the project's feed events of UTC days [lo, hi] and gives
 // them the ids the rollups would: stored users and types keep theirs, new
 // ones get ids above top (the highest stored user id). With firstSeen it
-// also reads the stored users' first events (tail.firstSeen).
+// also reads the stored users' first events (tail.firstSeen). The tail may
+// be one an earlier query built (tailCache): callers must not change it.
 func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top uint32, firstSeen bool) (*tail, error) {
 	instance, err := instanceID(ctx, tx)
 	if err != nil {
@@ -110,6 +111,10 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 	rows, err := rollup.FeedRows(ctx, tx, q.Project, lo, hi)
 	if err != nil {
 		return nil, err
+	}
+	key := keyOf(instance, q.Project, version, lo, hi, top, firstSeen, rows)
+	if t := resolvedTails.get(key); t != nil {
+		return t, nil
 	}
 	parts, err := decodedFeed.read(ctx, tx, instance, q.Project, rows)
 	if err != nil {
@@ -166,6 +171,7 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			})
 		}
 	}
+	resolvedTails.put(key, t)
 	return t, nil
 }
 

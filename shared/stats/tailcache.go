@@ -1,0 +1,88 @@
+package stats
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// tailCache keeps the last tails loadTail built, ids resolved, so that
+// questions asked again while the rollups stand still (a dashboard
+// refreshing, several charts over the same days) pay for resolving the
+// tail's users and types once: that was most of such a query's time. A
+// tail is a function of its key: feed rows never change once written
+// (their seqs name them), and what rollup_users and rollup_names say of
+// them changes only in the transactions that bump the rollups' version
+// (materialization steps and rebuilds), which also fixes the highest user
+// id. Callers must not change a tail they got. Safe for concurrent use;
+// one per process.
+type tailCache struct {
+	mu      sync.Mutex
+	entries []tailEntry // least recently used first
+	events  int
+	limit   int
+}
+
+type tailKey struct {
+	instance, project string
+	version           int64
+	lo, hi            rollup.Day
+	top               uint32
+	firstSeen         bool
+	// seqs are the feed rows' seqs, in the order FeedRows gave them.
+	seqs string
+}
+
+type tailEntry struct {
+	key tailKey
+	t   *tail
+}
+
+// tailCacheEntries bounds the tails kept, whatever their size: a few
+// functions and ranges asked at once.
+const tailCacheEntries = 8
+
+// resolvedTails is the process's cache, bounded at about the events the
+// feed cache holds (the tails share their properties with it).
+var resolvedTails = &tailCache{limit: 250_000}
+
+// keyOf returns the key of a tail over rows.
+func keyOf(instance, project string, version int64, lo, hi rollup.Day, top uint32, firstSeen bool, rows []rollup.FeedRow) tailKey {
+	seqs := make([]byte, 0, 8*len(rows))
+	for _, r := range rows {
+		seqs = binary.LittleEndian.AppendUint64(seqs, uint64(r.Seq))
+	}
+	return tailKey{instance, project, version, lo, hi, top, firstSeen, string(seqs)}
+}
+
+func (c *tailCache) get(k tailKey) *tail {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.key == k {
+			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
+			return e.t
+		}
+	}
+	return nil
+}
+
+func (c *tailCache) put(k tailKey, t *tail) {
+	if len(t.evs) > c.limit {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.key == k {
+			return
+		}
+	}
+	c.entries = append(c.entries, tailEntry{k, t})
+	c.events += len(t.evs)
+	for len(c.entries) > tailCacheEntries || c.events > c.limit {
+		c.events -= len(c.entries[0].t.evs)
+		c.entries = c.entries[1:]
+	}
+}
