@@ -170,8 +170,8 @@ func withZonesLocked(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) er
 
 // bumpVersion counts a change of the calendar rollups in tx
 // (rollup_version) and returns the new count, so that readers keeping
-// answers of rollup_user_days know they may be stale. Callers hold the writer lock, so the row is never
-// contended.
+// answers of rollup_user_days know they may be stale. Callers hold the
+// writer lock, so the row is never contended.
 func bumpVersion(ctx context.Context, tx pgx.Tx) (int64, error) {
 	var n int64
 	// An upsert: the row is made by the migration, but a table emptied by
