@@ -31,21 +31,14 @@ func (c *Consumer) Materialize(ctx context.Context) (int, error) {
 	if err := c.migrate(ctx); err != nil {
 		return 0, err
 	}
-	total := 0
-	for {
-		start := time.Now()
-		n, err := c.rollups.Step(ctx)
-		if err != nil {
-			c.m.failures.WithLabelValues("rollup").Inc()
-			return total, err
-		}
-		if n == 0 {
-			return total, nil
-		}
-		c.m.rollupStep.Observe(time.Since(start).Seconds())
+	n, err := c.rollups.Drain(ctx, func(n int, took time.Duration) {
+		c.m.rollupStep.Observe(took.Seconds())
 		c.m.materialized.Add(float64(n))
-		total += n
+	})
+	if err != nil {
+		c.m.failures.WithLabelValues("rollup").Inc()
 	}
+	return n, err
 }
 
 // runRollups keeps the feed short for the process's life: it materializes

@@ -41,6 +41,61 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	if len(evs) == 0 {
 		return nil, nil
 	}
+	return applyPrepared(ctx, tx, prepare(evs), memo)
+}
+
+// prepared is what Apply works out of its events before it takes the
+// writer lock: nothing here depends on what is stored, so a Materializer
+// prepares one chunk while another is applied (Step).
+type prepared struct {
+	evs []Event
+	// names holds every type and source, ids unknown (0).
+	names map[nameKey]uint32
+	// props are each event's property values, vals the values by key.
+	props [][]propKey
+	vals  map[propKey]PropValue
+	// users holds each user's earliest event of evs.
+	users map[userKey]*userState
+}
+
+// prepare parses evs' properties and gathers their names and users.
+func prepare(evs []Event) *prepared {
+	p := &prepared{
+		evs:   evs,
+		names: map[nameKey]uint32{},
+		props: make([][]propKey, len(evs)),
+		vals:  map[propKey]PropValue{},
+		users: map[userKey]*userState{},
+	}
+	// A batch repeats few values many times: each is hashed once.
+	hashes := map[PropValue]string{}
+	for i, e := range evs {
+		p.names[nameKey{e.Project, NameType, e.Type}] = 0
+		p.names[nameKey{e.Project, NameSource, e.Source}] = 0
+		for _, v := range EventProps(e.Props) {
+			h, ok := hashes[v]
+			if !ok {
+				h = string(v.Hash())
+				hashes[v] = h
+			}
+			k := propKey{e.Project, h}
+			p.vals[k] = v
+			p.props[i] = append(p.props[i], k)
+		}
+		if e.Subject != "" {
+			k := userKey{e.Project, e.Subject}
+			if u := p.users[k]; u == nil {
+				p.users[k] = &userState{first: e.Time}
+			} else if e.Time.Before(u.first) {
+				u.first = e.Time
+			}
+		}
+	}
+	return p
+}
+
+// applyPrepared is Apply on events prepare has seen.
+func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Learned, error) {
 	zones, err := lockZones(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -50,35 +105,7 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 		return nil, err
 	}
 	hist := memo.beginHistories(version)
-
-	names := map[nameKey]uint32{}
-	props := make([][]propKey, len(evs))
-	vals := map[propKey]PropValue{}
-	// A batch repeats few values many times: each is hashed once.
-	hashes := map[PropValue]string{}
-	users := map[userKey]*userState{}
-	for i, e := range evs {
-		names[nameKey{e.Project, NameType, e.Type}] = 0
-		names[nameKey{e.Project, NameSource, e.Source}] = 0
-		for _, p := range EventProps(e.Props) {
-			h, ok := hashes[p]
-			if !ok {
-				h = string(p.Hash())
-				hashes[p] = h
-			}
-			k := propKey{e.Project, h}
-			vals[k] = p
-			props[i] = append(props[i], k)
-		}
-		if e.Subject != "" {
-			k := userKey{e.Project, e.Subject}
-			if u := users[k]; u == nil {
-				users[k] = &userState{first: e.Time}
-			} else if e.Time.Before(u.first) {
-				u.first = e.Time
-			}
-		}
-	}
+	evs, names, props, vals, users := p.evs, p.names, p.props, p.vals, p.users
 	propIDs := map[propKey]int64{}
 	memo.recall(names, vals, propIDs, users)
 	if missing := unresolved(names); len(missing) > 0 {

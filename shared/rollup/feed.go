@@ -180,9 +180,33 @@ func FeedBacklog(ctx context.Context, q Querier) (Backlog, error) {
 // to about maxEvents events (at least one row), and returns their events
 // and sequence numbers. The rows stay locked until tx ends, so concurrent
 // materializers take disjoint chunks.
+//
+// It locks about as many rows as its chunk needs, judged from the sizes of
+// the oldest rows (read without locks): a row locked and left unused
+// would be skipped by every other step until this one ends, so a step
+// that locked hundreds of rows to use five left the next step nothing to
+// prepare meanwhile (Materializer.Drain).
 func claimFeed(ctx context.Context, tx pgx.Tx, maxEvents int) ([]Event, []int64, error) {
-	rows, err := tx.Query(ctx, `SELECT seq, n FROM rollup_feed ORDER BY seq
-		LIMIT $1 FOR UPDATE SKIP LOCKED`, max(maxEvents/100, 16))
+	rows, err := tx.Query(ctx, `SELECT n FROM rollup_feed ORDER BY seq LIMIT $1`, max(maxEvents/100, 16))
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim rollup feed: %w", err)
+	}
+	want, sum := 0, 0
+	var size int32
+	if _, err := pgx.ForEachRow(rows, []any{&size}, func() error {
+		if want == 0 || sum+int(size) <= maxEvents {
+			want++
+			sum += int(size)
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("claim rollup feed: %w", err)
+	}
+	if want == 0 {
+		return nil, nil, nil
+	}
+	rows, err = tx.Query(ctx, `SELECT seq, n FROM rollup_feed ORDER BY seq
+		LIMIT $1 FOR UPDATE SKIP LOCKED`, want)
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim rollup feed: %w", err)
 	}

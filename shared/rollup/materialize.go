@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultChunk is the events a materialization step takes by default:
@@ -23,16 +25,19 @@ const maxStepAttempts = 5
 // Materializer moves events from the feed into the rollups (see WriteFeed).
 // Any number of Materializers, in one process or many, may run at once:
 // each step claims feed rows no other transaction holds, and Apply's lock
-// order keeps concurrent steps from deadlocking. Safe for concurrent use.
+// order keeps concurrent steps from deadlocking. Safe for concurrent use:
+// concurrent Steps of one Materializer claim and prepare their chunks at
+// once and apply them one at a time (Drain runs two so).
 type Materializer struct {
 	pool  *pgxpool.Pool
 	chunk int
 	// memo spares work that facts stored by earlier steps make needless.
 	memo *Memo
-	// stepMu runs this Materializer's steps one at a time, so that the
-	// memo learns them in the order they committed (histcache.go). Steps
-	// apply one at a time anyway (the writer lock).
-	stepMu sync.Mutex
+	// applyMu lets one step of this Materializer at a time apply its
+	// chunk, commit and teach the memo, so that the memo learns the steps
+	// in the order they committed (histcache.go). Steps apply one at a
+	// time anyway (the writer lock).
+	applyMu sync.Mutex
 	// beforeCommit, when set, runs in each step after the rollups were
 	// written and the feed advanced, before the commit (fault drills).
 	beforeCommit func()
@@ -58,31 +63,10 @@ func NewMaterializer(pool *pgxpool.Pool, chunk int) *Materializer {
 // It returns the events applied, 0 when the feed held none that no other
 // step holds.
 func (m *Materializer) Step(ctx context.Context) (int, error) {
-	m.stepMu.Lock()
-	defer m.stepMu.Unlock()
 	var err error
 	for attempt := 0; attempt < maxStepAttempts; attempt++ {
 		var n int
-		var learned *Learned
-		err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-			evs, seqs, err := claimFeed(ctx, tx, m.chunk)
-			if err != nil || len(seqs) == 0 {
-				return err
-			}
-			if learned, err = Apply(ctx, tx, evs, m.memo); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM rollup_feed WHERE seq = ANY($1)`, seqs); err != nil {
-				return fmt.Errorf("advance rollup feed: %w", err)
-			}
-			n = len(evs)
-			if m.beforeCommit != nil {
-				m.beforeCommit()
-			}
-			return nil
-		})
-		if err == nil {
-			m.memo.Learn(learned)
+		if n, err = m.step(ctx); err == nil {
 			return n, nil
 		}
 		if !lostRace(err) {
@@ -90,6 +74,70 @@ func (m *Materializer) Step(ctx context.Context) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("materialize rollups: %w", err)
+}
+
+// step is one attempt of Step. Claiming and preparing a chunk needs
+// neither the writer lock nor the memo, so it runs while another step of
+// this Materializer applies its own: Go's part of a chunk (decoding,
+// parsing properties) then overlaps PostgreSQL's part of the one before.
+func (m *Materializer) step(ctx context.Context) (int, error) {
+	tx, err := m.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// After a commit this does nothing.
+	defer func() { _ = tx.Rollback(ctx) }()
+	evs, seqs, err := claimFeed(ctx, tx, m.chunk)
+	if err != nil || len(seqs) == 0 {
+		return 0, err
+	}
+	p := prepare(evs)
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	learned, err := applyPrepared(ctx, tx, p, m.memo)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM rollup_feed WHERE seq = ANY($1)`, seqs); err != nil {
+		return 0, fmt.Errorf("advance rollup feed: %w", err)
+	}
+	if m.beforeCommit != nil {
+		m.beforeCommit()
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	m.memo.Learn(learned)
+	return len(evs), nil
+}
+
+// stepsInFlight is how many steps Drain keeps going: two, so that one
+// prepares while the other applies; more would only wait.
+const stepsInFlight = 2
+
+// Drain runs steps until the feed holds nothing that no other step holds,
+// calling done (if not nil) after each with its events and duration, and
+// returns the events applied. The first error stops it.
+func (m *Materializer) Drain(ctx context.Context, done func(n int, took time.Duration)) (int, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	var total atomic.Int64
+	for range stepsInFlight {
+		g.Go(func() error {
+			for {
+				start := time.Now()
+				n, err := m.Step(ctx)
+				if err != nil || n == 0 {
+					return err
+				}
+				total.Add(int64(n))
+				if done != nil {
+					done(n, time.Since(start))
+				}
+			}
+		})
+	}
+	err := g.Wait()
+	return int(total.Load()), err
 }
 
 // lostRace reports a deadlock or serialization failure: the step is safe to
