@@ -116,8 +116,9 @@ func (m *Materializer) step(ctx context.Context) (int, error) {
 const stepsInFlight = 2
 
 // Drain runs steps until the feed holds nothing that no other step holds,
-// calling done (if not nil) after each with its events and duration, and
-// returns the events applied. The first error stops it.
+// calling done (if not nil; from two goroutines, maybe at once) after
+// each with its events and duration, and returns the events applied. The
+// first error stops it.
 func (m *Materializer) Drain(ctx context.Context, done func(n int, took time.Duration)) (int, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	var total atomic.Int64
