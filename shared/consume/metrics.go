@@ -64,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rollupStep: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventfn_rollup_step_seconds",
-			Help:    "Time of one materialization step (one transaction).",
+			Help:    "Time of one materialization step (one transaction), its wait for the step before it to commit included.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{
