@@ -139,10 +139,11 @@ func addUsers(ctx context.Context, tx pgx.Tx, project string, subjects []string,
 		if i == len(subjects) {
 			return nil, nil
 		}
-		u := users[userKey{project, subjects[i]}]
+		s := subjects[i]
+		u := users[userKey{project, s}]
 		u.uid = uint32(base) + uint32(i)
 		i++
-		return []any{project, subjects[i-1], int32(u.uid), u.first}, nil
+		return []any{project, s, int32(u.uid), u.first}, nil
 	})
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_users"}, []string{"project", "subject", "uid", "first_seen"}, src); err != nil {
 		return fmt.Errorf("add users of %s: %w", project, err)
