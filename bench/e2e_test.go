@@ -144,6 +144,7 @@ func burst(b *testing.B, bin string, w *workload, n int, copyRate float64) float
 		w.name, n, accept, e2e, 100*e2e/copyRate, copyRate, exactAt.Sub(lastAccepted).Round(time.Millisecond), caughtUp.Sub(lastAccepted).Round(time.Millisecond))
 	fmt.Printf("E2E workload=%s peak RSS: consume-batch %s (CONSUME_BATCH_SIZE default, ROLLUP_CHUNK_EVENTS default), ingest %s, stats-top %s\n",
 		w.name, s.peakRSS("consume-batch"), s.peakRSS("ingest"), s.peakRSS("stats-top"))
+	s.stop()
 	return e2e
 }
 
@@ -307,6 +308,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 			w.name, trend(pend, 20), trend(back, 20000))
 	}
 	fmt.Printf("SUSTAIN workload=%s peak RSS: consume-batch %s, ingest %s\n", w.name, s.peakRSS("consume-batch"), s.peakRSS("ingest"))
+	s.stop()
 }
 
 // trend says whether the samples grow: their first and last thirds' means.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,15 @@ type stack struct {
 	env   []string
 	procs map[string]*exec.Cmd
 	urls  map[string]string
+	stops []func()
+}
+
+// stop ends the functions' processes. A burst stops its own once measured:
+// a sustained run after it must not share the machine with them.
+func (s *stack) stop() {
+	for _, f := range s.stops {
+		f()
+	}
 }
 
 // buildFunctions builds the named functions as scripts/build-function
@@ -81,7 +91,7 @@ func startStack(b *testing.B, bin string, names []string, extra ...string) *stac
 		go relay(name, stderr)
 		s.procs[name] = cmd
 		s.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", port)
-		b.Cleanup(func() {
+		stop := sync.OnceFunc(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
 			go func() { _ = cmd.Wait(); close(done) }()
@@ -91,6 +101,8 @@ func startStack(b *testing.B, bin string, names []string, extra ...string) *stac
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			}
 		})
+		s.stops = append(s.stops, stop)
+		b.Cleanup(stop)
 	}
 	for name, url := range s.urls {
 		deadline := time.Now().Add(2 * time.Minute)
