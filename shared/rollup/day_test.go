@@ -8,9 +8,12 @@ import (
 )
 
 // Zones whose clocks jump at or over midnight, fall back to the day
-// before, change by 30 minutes or skip a whole day, beside plain ones.
+// before (America/Goose_Bay and America/St_Johns at 00:01 until 2010 and
+// 2011: a local day begins twice), change by 30 minutes or skip a whole
+// day, beside plain ones.
 var dayTestZones = []string{
 	"America/Santiago", "America/Havana", "America/Asuncion", "Asia/Beirut",
+	"America/Goose_Bay", "America/St_Johns",
 	"Pacific/Kiritimati", "Pacific/Apia", "Australia/Lord_Howe", "Europe/Kyiv",
 	"America/New_York", "Asia/Kathmandu", "UTC",
 }

@@ -181,18 +181,30 @@ func (c *DayCutter) Day(utc Day, sec uint32) Day {
 
 // DayCuts returns where the local days of loc begin within the UTC day
 // utc: the first entry (From 0) is the local day at the UTC day's start,
-// and each further entry a local midnight inside the UTC day.
+// and each further entry where the local day changes inside the UTC day:
+// at a local midnight, or where the offset changes across one. The days
+// need not ascend: where clocks fell back across midnight (America/
+// Goose_Bay at 00:01 until 2010) the day before begins again.
 func DayCuts(utc Day, loc *time.Location) []Cut {
-	start := int64(utc) * 86400
-	first := DayOf(time.Unix(start, 0), loc)
-	out := []Cut{{0, first}}
-	for next := first + 1; ; next++ {
-		at := next.Start(loc).Unix()
-		if at >= start+86400 {
-			return out
+	start, end := int64(utc)*86400, int64(utc+1)*86400
+	var out []Cut
+	// One offset holds from t to the end of its zone period (or of the
+	// UTC day); within it the local day changes at each local midnight.
+	for t := start; t < end; {
+		at := time.Unix(t, 0).In(loc)
+		_, off := at.Zone()
+		periodEnd := end
+		if _, next := at.ZoneBounds(); !next.IsZero() && next.Unix() > t && next.Unix() < end {
+			periodEnd = next.Unix()
 		}
-		if at > start {
-			out = append(out, Cut{uint32(at - start), next})
+		for s := t; s < periodEnd; {
+			day := Day(floorDiv(s+int64(off), 86400))
+			if len(out) == 0 || out[len(out)-1].Day != day {
+				out = append(out, Cut{uint32(s - start), day})
+			}
+			s = (int64(day)+1)*86400 - int64(off)
 		}
+		t = periodEnd
 	}
+	return out
 }
