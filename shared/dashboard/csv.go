@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/stats"
@@ -45,7 +46,7 @@ func (d *Dashboard) serveCSV(w http.ResponseWriter, r *http.Request, v view, s s
 		q = qs.top
 		rows = append(rows, []string{"type", "count", "users"})
 		for _, e := range a.top.Events {
-			rows = append(rows, []string{e.Type, strconv.FormatInt(e.Count, 10), strconv.FormatInt(e.Users, 10)})
+			rows = append(rows, []string{inertCell(e.Type), strconv.FormatInt(e.Count, 10), strconv.FormatInt(e.Users, 10)})
 		}
 	default:
 		q = qs.retention
@@ -61,4 +62,16 @@ func (d *Dashboard) serveCSV(w http.ResponseWriter, r *http.Request, v view, s s
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="eventfn-%s-%s-%s-%s.csv"`, s.project, v, q.From, q.To))
 	cw := csv.NewWriter(w)
 	_ = cw.WriteAll(rows)
+}
+
+// inertCell keeps a spreadsheet from running text that senders chose (an
+// event type such as "=HYPERLINK(...)") as a formula when the CSV is
+// opened: text that starts like one gets a leading apostrophe, as OWASP
+// advises. Numbers and dates, which the dashboard writes itself, are
+// left as they are.
+func inertCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

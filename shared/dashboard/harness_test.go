@@ -40,11 +40,13 @@ const (
 )
 
 // Hostile texts: event types, sources and property values that would be
-// markup if a page did not escape them.
+// markup if a page did not escape them, or a formula in a spreadsheet
+// opening a CSV.
 const (
-	scriptType = `<script>alert("type")</script>`
-	imgSource  = `"><img src=x onerror=alert(1)>`
-	imgValue   = `"><img src=x onerror=alert(2)>`
+	scriptType  = `<script>alert("type")</script>`
+	formulaType = `=HYPERLINK("https://example.com/x","open")`
+	imgSource   = `"><img src=x onerror=alert(1)>`
+	imgValue    = `"><img src=x onerror=alert(2)>`
 )
 
 // dataStart is the first day of the fixture's events: 40 days that hold
@@ -58,7 +60,7 @@ const dataDays = 40
 // among types, sources and property values, and a plan property.
 func seedEvents(n int) []*event.Event {
 	r := rand.New(rand.NewPCG(7, 13))
-	types := []string{"page_view", "page_view", "page_view", "search", "add_to_cart", "checkout", scriptType, "com.shop.order.placed"}
+	types := []string{"page_view", "page_view", "page_view", "search", "add_to_cart", "checkout", scriptType, formulaType, "com.shop.order.placed"}
 	sources := []string{"web", "web", "ios", imgSource}
 	plans := []string{"free", "pro", "team", imgValue}
 	evs := make([]*event.Event, 0, n)
