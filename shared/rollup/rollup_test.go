@@ -262,6 +262,53 @@ func applyWithMemos(t *testing.T, evs []*event.Event, replicas int) {
 	}
 }
 
+// TestRollupsWhereClocksFellBackAcrossMidnight drains each part of the
+// events with a materializer of its own that reads type 0 by window (its
+// users looked up, their first days read back). In America/Goose_Bay one
+// user's first event (00:00:30 on 1 November 2009) is dated a day after
+// its second (23:01:30 on 31 October, after the clocks fell back at
+// 00:01); later parts add 3 November and then a late event that moves the
+// cohort back. The rollups of every zone must equal the ones rebuilt from
+// the columns, which date events through DayCuts.
+func TestRollupsWhereClocksFellBackAcrossMidnight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := migrated(t)
+	tzs := append([]string{"America/Goose_Bay"}, zones...)
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, tzs))
+	goose := func(id, ts string) *event.Event {
+		tm, err := time.Parse(time.RFC3339, ts)
+		require.NoError(t, err)
+		ce := cloudevents.New()
+		ce.SetID(id)
+		ce.SetSource("src")
+		ce.SetType("visit")
+		ce.SetSubject("goose")
+		ce.SetTime(tm)
+		return &event.Event{Project: "shop", CE: ce, ReceivedAt: time.Now()}
+	}
+	evs := genEventsOf(9, 3000, 40, 3, 70)
+	parts := [][]*event.Event{
+		append(evs[:1000:1000], goose("g1", "2009-11-01T03:00:30Z"), goose("g2", "2009-11-01T03:01:30Z")),
+		append(evs[1000:2000:2000], goose("g3", "2009-11-03T12:00:00Z")),
+		append(evs[2000:3000:3000], goose("g4", "2009-10-20T12:00:00Z"), goose("g5", "2009-11-04T12:00:00Z")),
+	}
+	for _, part := range parts {
+		_, err := s.InsertEvents(ctx, part)
+		require.NoError(t, err)
+		// Statistics tell a new materializer the mean history, long
+		// enough for a narrow read of every user it has not met.
+		_, err = pool.Exec(ctx, "ANALYZE rollup_user_days")
+		require.NoError(t, err)
+		m := rollup.NewMaterializer(pool, 0)
+		rollup.ReadNarrowly(m)
+		require.Equal(t, len(part), rolluptest.Drain(t, m))
+	}
+	for _, tz := range tzs {
+		assertRebuilt(t, pool, tz)
+	}
+}
+
 // TestEnsureTimezonesBackfills adds a zone after events were stored, with
 // some of them still in the feed: its rollups must be those of a database
 // where the zone was there first.
