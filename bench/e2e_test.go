@@ -200,8 +200,9 @@ const (
 // sustain sends w at rate events/s for dur and prints, every 10 s, the
 // consumer lag and acks pending, the rollup backlog and the stats
 // latencies of queries whose range holds today, then whether lag and
-// backlog stopped growing after the first minute, and the exact answer's
-// delay after the last event.
+// backlog stopped growing after the first minute, the exact answer's
+// delay after the last event, and how the machine's CPU was shared out
+// while sending.
 func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Duration) {
 	s := startStack(b, bin, functions)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -243,6 +244,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 	}
 	var samples []sample
 	start := time.Now()
+	cpuBefore := cpuSeconds()
 	nextPrint := start.Add(10 * time.Second)
 	queued := 0
 	for time.Now().Before(end) {
@@ -269,6 +271,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 	close(work)
 	wg.Wait()
 	lastAccepted := time.Now()
+	cpuSending := cpuSplit(cpuBefore, cpuSeconds(), lastAccepted.Sub(start))
 	mu.Lock()
 	n := sent
 	err := sendErr
@@ -293,6 +296,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 	fmt.Printf("SUSTAIN workload=%s sent %d events in %s; stats-top exact %s after the last 202\n",
 		w.name, n, dur, time.Since(lastAccepted).Round(time.Millisecond))
 	fmt.Printf("SUSTAIN workload=%s stats over the whole run: %s\n", w.name, lat.report(false))
+	fmt.Printf("SUSTAIN workload=%s CPU while sending, by command: %s\n", w.name, cpuSending)
 	var late []sample
 	for _, sm := range samples {
 		if sm.at > time.Minute {

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,4 +216,56 @@ func (s *stack) metric(ctx context.Context, name, series string) float64 {
 		}
 	}
 	return -1
+}
+
+// cpuSeconds returns the CPU time (user and system) of every live process
+// on the machine, summed by command name: the functions, PostgreSQL's
+// backends, Redis, NATS and this benchmark alike. A process that exits in
+// between is not counted: a rough split, not an account.
+func cpuSeconds() map[string]float64 {
+	out := map[string]float64{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		open, closing := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		// After the name: state, ppid, ... utime (12th), stime (13th).
+		f := strings.Fields(string(b[closing+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		out[string(b[open+1:closing])] += (utime + stime) / 100 // USER_HZ
+	}
+	return out
+}
+
+// cpuSplit says which commands used the CPU between two cpuSeconds
+// readings, as shares of the machine's cores over wall, largest first.
+func cpuSplit(before, after map[string]float64, wall time.Duration) string {
+	type use struct {
+		name string
+		secs float64
+	}
+	var uses []use
+	for name, secs := range after {
+		if d := secs - before[name]; d > 0 {
+			uses = append(uses, use{name, d})
+		}
+	}
+	slices.SortFunc(uses, func(a, b use) int { return cmp.Compare(b.secs, a.secs) })
+	capacity := wall.Seconds() * float64(runtime.NumCPU())
+	var parts []string
+	for _, u := range uses {
+		if share := 100 * u.secs / capacity; share >= 1 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", u.name, share))
+		}
+	}
+	return fmt.Sprintf("%s of %d cores", strings.Join(parts, ", "), runtime.NumCPU())
 }
