@@ -224,8 +224,8 @@ func (s *stack) metric(ctx context.Context, name, series string) float64 {
 // between is not counted: a rough split, not an account.
 func cpuSeconds() map[string]float64 {
 	out := map[string]float64{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
+	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range paths {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			continue
