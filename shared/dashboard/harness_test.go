@@ -23,6 +23,7 @@ import (
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/dashboard"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
@@ -191,7 +192,14 @@ type client struct {
 func newClient(t testing.TB, base string) *client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	return &client{t: t, base: base, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	// Every exchange of a test is checked against the function's OpenAPI
+	// document, so that the tests also prove the document true;
+	// benchmarks time the function alone.
+	var rt http.RoundTripper
+	if _, bench := t.(*testing.B); !bench {
+		rt = openapitest.Fetch(t, base+"/openapi.json").Transport(t, nil)
+	}
+	return &client{t: t, base: base, http: &http.Client{Transport: rt, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }

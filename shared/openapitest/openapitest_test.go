@@ -1,6 +1,7 @@
 package openapitest_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -29,16 +30,20 @@ const doc = `{
           "type": "object", "required": ["accepted"], "properties": {"accepted": {"type": "integer"}}}}}},
         "400": {"description": "bad", "content": {"application/json": {"schema": {"type": "object"}}}}
       }
+    }},
+    "/page": {"get": {
+      "security": [],
+      "responses": {"200": {"description": "a page", "content": {"text/html": {"schema": {"type": "string"}}}}}
     }}
   },
   "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
 }`
 
 // server answers what the test tells it to, whatever the request.
-func server(t *testing.T, status int, body string) string {
+func server(t *testing.T, status int, contentType, body string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Type", contentType)
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
 	}))
@@ -52,7 +57,7 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		name, method, path, key, body string
 		status                        int
-		answer                        string
+		answer, answerType            string
 		wantErr                       string
 	}{
 		{name: "valid, integer id", method: "POST", path: "/", key: "k", body: `{"id":7,"v":"1.0"}`, status: 202, answer: `{"accepted":1}`},
@@ -66,10 +71,12 @@ func TestCheck(t *testing.T) {
 		{name: "unknown path answered 200", method: "GET", path: "/nope", status: 200, answer: `{}`, wantErr: "not in the document"},
 		{name: "unknown method answered 405", method: "GET", path: "/", status: 405, answer: `{}`},
 		{name: "unknown method answered 200", method: "GET", path: "/", status: 200, answer: `{}`, wantErr: "not in the document"},
+		{name: "html page as documented", method: "GET", path: "/page", status: 200, answer: "<!doctype html><p>hi", answerType: "text/html; charset=utf-8"},
+		{name: "html where json is documented", method: "POST", path: "/", key: "k", body: `{"id":"a"}`, status: 202, answer: "<p>ok", answerType: "text/html", wantErr: "media type text/html is not in the document"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			url := server(t, tc.status, tc.answer)
+			url := server(t, tc.status, cmp.Or(tc.answerType, "application/json"), tc.answer)
 			req, err := http.NewRequest(tc.method, url+tc.path, strings.NewReader(tc.body))
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/json")
