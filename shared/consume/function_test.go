@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/openapitest"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -37,6 +38,8 @@ func (h *harness) server(t *testing.T) string {
 		srv.Close()
 		fn.Close()
 	})
+	// call checks every exchange with it against its OpenAPI document.
+	openapitest.Register(t, srv.URL)
 	return srv.URL
 }
 
@@ -58,7 +61,7 @@ func call(t *testing.T, method, url string, header http.Header, body string) rep
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.ClientFor(t, url).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
