@@ -162,13 +162,10 @@ func (v *Validator) Check(x Exchange) error {
 	// A body kin-openapi cannot decode (an image sent in binary mode) is
 	// checked for its media type only: the document can say no more of it.
 	var mediaErr error
-	if ct := req.Header.Get("Content-Type"); len(x.RequestBody) > 0 && ct != "" {
-		// kin-openapi reads a +json type (RFC 6839) as JSON.
-		if mt, _, err := mime.ParseMediaType(ct); err == nil && openapi3filter.RegisteredBodyDecoder(mt) == nil && !strings.HasSuffix(mt, "+json") {
-			in.Options.ExcludeRequestBody = true
-			if rb := route.Operation.RequestBody; rb == nil || rb.Value == nil || rb.Value.Content.Get(mt) == nil {
-				mediaErr = fmt.Errorf("request body of media type %s is not in the document", mt)
-			}
+	if mt, ok := undecodable(req.Header.Get("Content-Type"), x.RequestBody); ok {
+		in.Options.ExcludeRequestBody = true
+		if rb := route.Operation.RequestBody; rb == nil || rb.Value == nil || rb.Value.Content.Get(mt) == nil {
+			mediaErr = fmt.Errorf("request body of media type %s is not in the document", mt)
 		}
 	}
 	reqErr := errors.Join(openapi3filter.ValidateRequest(ctx, in), mediaErr)
@@ -176,16 +173,14 @@ func (v *Validator) Check(x Exchange) error {
 	// dashboard's HTML pages).
 	respOpts := &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true}
 	var respMediaErr error
-	if ct := x.Header.Get("Content-Type"); len(x.ResponseBody) > 0 && ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err == nil && openapi3filter.RegisteredBodyDecoder(mt) == nil && !strings.HasSuffix(mt, "+json") {
-			respOpts.ExcludeResponseBody = true
-			r := route.Operation.Responses.Status(x.Status)
-			if r == nil {
-				r = route.Operation.Responses.Default()
-			}
-			if r == nil || r.Value == nil || r.Value.Content.Get(mt) == nil {
-				respMediaErr = fmt.Errorf("response body of media type %s is not in the document for status %d", mt, x.Status)
-			}
+	if mt, ok := undecodable(x.Header.Get("Content-Type"), x.ResponseBody); ok {
+		respOpts.ExcludeResponseBody = true
+		r := route.Operation.Responses.Status(x.Status)
+		if r == nil {
+			r = route.Operation.Responses.Default()
+		}
+		if r == nil || r.Value == nil || r.Value.Content.Get(mt) == nil {
+			respMediaErr = fmt.Errorf("response body of media type %s is not in the document for status %d", mt, x.Status)
 		}
 	}
 	respErr := errors.Join(openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{
@@ -203,6 +198,19 @@ func (v *Validator) Check(x Exchange) error {
 		errs = append(errs, fmt.Errorf("the document calls the request invalid, yet it was answered %d: %w", x.Status, reqErr))
 	}
 	return errors.Join(errs...)
+}
+
+// undecodable returns the media type of a body that kin-openapi has no
+// decoder for (it reads a +json type, RFC 6839, as JSON).
+func undecodable(contentType string, body []byte) (string, bool) {
+	if len(body) == 0 || contentType == "" {
+		return "", false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || openapi3filter.RegisteredBodyDecoder(mt) != nil || strings.HasSuffix(mt, "+json") {
+		return "", false
+	}
+	return mt, true
 }
 
 // bearerPresent stands for the functions' key check: the document can say
