@@ -224,6 +224,18 @@ func (r *run) drive(ctx context.Context) {
 		defer close(loadDone)
 		r.load.run(loadCtx, stop)
 	}()
+	watch := newStatsWatch(r)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		watch.run(watchCtx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watchDone
+		watch.note()
+	}()
 	r.log.Info("load started", "rate", r.opts.Rate)
 	sleep(ctx, r.timing.warmup)
 	for _, f := range r.opts.Faults {

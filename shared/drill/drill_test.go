@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -182,4 +183,63 @@ func TestExpectedStatsHoldTogether(t *testing.T) {
 	same, diff = sameAnswer(&changed, top)
 	assert.False(t, same)
 	assert.Contains(t, diff, "differs")
+}
+
+// TestStatsWatchJudgesAnswers holds the watch's rules to made-up answers:
+// the count of the events sent passes after a smaller one; a count above
+// it, below the answer before, a type never sent, a missing or extra day
+// and a cohort whose period 0 is not its size each fail.
+func TestStatsWatchJudgesAnswers(t *testing.T) {
+	set := &eventSet{seed: 7, first: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), days: 5, users: 40}
+	few, all := newStatsCount(set), newStatsCount(set)
+	for i := range 500 {
+		if i < 20 {
+			few.add(i)
+		}
+		all.add(i)
+	}
+	earlier, bound := few.queries(), all.queries()
+	clone := func(q statsQuery, a any) any {
+		raw, err := json.Marshal(a)
+		require.NoError(t, err)
+		c, err := decodeAnswer(q, raw)
+		require.NoError(t, err)
+		return c
+	}
+	for i, q := range bound {
+		assert.Empty(t, judge(counters(q.want), counters(earlier[i].want), counters(q.want), q.want), q.label())
+		assert.Empty(t, judge(counters(earlier[i].want), nil, counters(q.want), earlier[i].want), q.label())
+		problems := judge(counters(earlier[i].want), counters(q.want), counters(q.want), earlier[i].want)
+		require.NotEmpty(t, problems, q.label())
+		assert.Contains(t, problems[0], "below the")
+	}
+	wantProblem := func(q statsQuery, got any, substr string) {
+		t.Helper()
+		problems := judge(counters(got), nil, counters(q.want), got)
+		require.NotEmpty(t, problems)
+		assert.Contains(t, strings.Join(problems, "\n"), substr)
+	}
+
+	dau := clone(bound[0], bound[0].want).(*dauAnswer)
+	dau.Series[2].ActiveUsers++
+	wantProblem(bound[0], dau, "above the")
+	dau = clone(bound[0], bound[0].want).(*dauAnswer)
+	dau.Series[len(dau.Series)-1].Start = "2027-01-01"
+	wantProblem(bound[0], dau, "outside the range")
+	dau.Series = dau.Series[:len(dau.Series)-1]
+	wantProblem(bound[0], dau, "buckets, the range has")
+
+	top := clone(bound[2], bound[2].want).(*topAnswer)
+	top.Events = append(top.Events, topEvent{Type: "never_sent", Count: 1, Users: 1})
+	wantProblem(bound[2], top, "count of never_sent = 1, above the 0")
+	problems := judge(counters(&topAnswer{Events: top.Events[1:]}), counters(bound[2].want), counters(bound[2].want), top)
+	assert.Contains(t, strings.Join(problems, "\n"), "missing, ")
+
+	ret := clone(bound[3], bound[3].want).(*retentionAnswer)
+	ret.Cohorts[1].Retained[0]--
+	wantProblem(bound[3], ret, "retained")
+	ret = clone(bound[3], bound[3].want).(*retentionAnswer)
+	ret.Cohorts[1].Size++
+	ret.Cohorts[1].Retained[0]++
+	wantProblem(bound[3], ret, "users of all cohorts")
 }

@@ -61,8 +61,72 @@ func (q statsQuery) newAnswer() any { return reflect.New(reflect.TypeOf(q.want).
 // DAU by day in New York (the column path, ROLLUP_TIMEZONES being UTC),
 // top events, and daily retention.
 func expectedStats(set *eventSet, n int, counted func(i int) bool) []statsQuery {
-	from := set.first.AddDate(0, 0, -1)
-	days := set.days + 2 // an empty day either side
+	c := newStatsCount(set)
+	for i := range n {
+		if counted(i) {
+			c.add(i)
+		}
+	}
+	return c.queries()
+}
+
+// statsCount is the client's own count of the stats over the events added
+// to it, from the events' attributes alone.
+type statsCount struct {
+	set      *eventSet
+	from     time.Time // the range: an empty day either side of the events'
+	days     int
+	ny       *time.Location
+	active   map[*time.Location][]map[string]bool // by day: the subjects active
+	counts   map[string]int                       // by type
+	users    map[string]map[string]bool           // by type: the subjects
+	userDays map[string]map[int]bool              // by subject: its UTC days
+}
+
+func newStatsCount(set *eventSet) *statsCount {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		panic(err) // time/tzdata is linked in through the rollup package
+	}
+	c := &statsCount{set: set, from: set.first.AddDate(0, 0, -1), days: set.days + 2, ny: ny,
+		counts: map[string]int{}, users: map[string]map[string]bool{}, userDays: map[string]map[int]bool{}}
+	c.active = map[*time.Location][]map[string]bool{time.UTC: make([]map[string]bool, c.days), ny: make([]map[string]bool, c.days)}
+	for _, s := range c.active {
+		for i := range s {
+			s[i] = map[string]bool{}
+		}
+	}
+	return c
+}
+
+func (c *statsCount) dayIndex(t time.Time, loc *time.Location) int {
+	y, m, d := t.In(loc).Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Sub(c.from).Hours() / 24)
+}
+
+// add counts event i.
+func (c *statsCount) add(i int) {
+	subject, typ, t := c.set.attrs(i)
+	c.counts[typ]++
+	if c.users[typ] == nil {
+		c.users[typ] = map[string]bool{}
+	}
+	if subject == "" {
+		return
+	}
+	c.users[typ][subject] = true
+	for loc, s := range c.active {
+		s[c.dayIndex(t, loc)][subject] = true
+	}
+	if c.userDays[subject] == nil {
+		c.userDays[subject] = map[int]bool{}
+	}
+	c.userDays[subject][c.dayIndex(t, time.UTC)] = true
+}
+
+// queries returns the four queries and the answers of the events added.
+func (c *statsCount) queries() []statsQuery {
+	from, days := c.from, c.days
 	to := from.AddDate(0, 0, days-1)
 	rangeQ := func(extra ...string) url.Values {
 		q := url.Values{"from": {from.Format(time.DateOnly)}, "to": {to.Format(time.DateOnly)}}
@@ -70,43 +134,6 @@ func expectedStats(set *eventSet, n int, counted func(i int) bool) []statsQuery 
 			q.Set(extra[i], extra[i+1])
 		}
 		return q
-	}
-	ny, err := time.LoadLocation("America/New_York")
-	if err != nil {
-		panic(err) // time/tzdata is linked in through the rollup package
-	}
-	dayIndex := func(t time.Time, loc *time.Location) int {
-		y, m, d := t.In(loc).Date()
-		return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Sub(from).Hours() / 24)
-	}
-	active := map[*time.Location][]map[string]bool{time.UTC: make([]map[string]bool, days), ny: make([]map[string]bool, days)}
-	for _, s := range active {
-		for i := range s {
-			s[i] = map[string]bool{}
-		}
-	}
-	counts, users := map[string]int{}, map[string]map[string]bool{}
-	userDays := map[string]map[int]bool{}
-	for i := range n {
-		if !counted(i) {
-			continue
-		}
-		subject, typ, t := set.attrs(i)
-		counts[typ]++
-		if users[typ] == nil {
-			users[typ] = map[string]bool{}
-		}
-		if subject == "" {
-			continue
-		}
-		users[typ][subject] = true
-		for loc, s := range active {
-			s[dayIndex(t, loc)][subject] = true
-		}
-		if userDays[subject] == nil {
-			userDays[subject] = map[int]bool{}
-		}
-		userDays[subject][dayIndex(t, time.UTC)] = true
 	}
 	dau := func(loc *time.Location) *dauAnswer {
 		a := &dauAnswer{Interval: "day"}
@@ -116,13 +143,13 @@ func expectedStats(set *eventSet, n int, counted func(i int) bool) []statsQuery 
 		}, days)
 		for d := range days {
 			a.Series[d].Start = from.AddDate(0, 0, d).Format(time.DateOnly)
-			a.Series[d].ActiveUsers = len(active[loc][d])
+			a.Series[d].ActiveUsers = len(c.active[loc][d])
 		}
 		return a
 	}
 	top := &topAnswer{Events: []topEvent{}}
-	for typ, c := range counts {
-		top.Events = append(top.Events, topEvent{Type: typ, Count: c, Users: len(users[typ])})
+	for typ, n := range c.counts {
+		top.Events = append(top.Events, topEvent{Type: typ, Count: n, Users: len(c.users[typ])})
 	}
 	slices.SortFunc(top.Events, func(a, b topEvent) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Type, b.Type)) })
 
@@ -133,11 +160,11 @@ func expectedStats(set *eventSet, n int, counted func(i int) bool) []statsQuery 
 		Size     int    `json:"size"`
 		Retained []int  `json:"retained"`
 	}, days)
-	for c := range days {
-		ret.Cohorts[c].Start = from.AddDate(0, 0, c).Format(time.DateOnly)
-		ret.Cohorts[c].Retained = make([]int, min(periods, days-c))
+	for co := range days {
+		ret.Cohorts[co].Start = from.AddDate(0, 0, co).Format(time.DateOnly)
+		ret.Cohorts[co].Retained = make([]int, min(periods, days-co))
 	}
-	for _, ds := range userDays {
+	for _, ds := range c.userDays {
 		first := days
 		for d := range ds {
 			first = min(first, d)
@@ -152,7 +179,7 @@ func expectedStats(set *eventSet, n int, counted func(i int) bool) []statsQuery 
 	}
 	return []statsQuery{
 		{fn: "stats-dau", query: rangeQ(), want: dau(time.UTC)},
-		{fn: "stats-dau", query: rangeQ("tz", "America/New_York"), want: dau(ny)},
+		{fn: "stats-dau", query: rangeQ("tz", "America/New_York"), want: dau(c.ny)},
 		{fn: "stats-top", query: rangeQ("limit", "1000"), want: top},
 		{fn: "stats-retention", query: rangeQ("interval", "day", "periods", fmt.Sprint(periods)), want: ret},
 	}
@@ -161,25 +188,36 @@ func expectedStats(set *eventSet, n int, counted func(i int) bool) []statsQuery 
 // askStats sends q to the stats function at base with a read key and
 // decodes its 200 answer.
 func askStats(ctx context.Context, base, key string, q statsQuery) (any, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	status, raw, err := getStats(ctx, base, key, q, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d: %s", q.fn, status, raw)
+	}
+	return decodeAnswer(q, raw)
+}
+
+// getStats sends q to the stats function at base with a read key and
+// returns the status and body, whatever the status.
+func getStats(ctx context.Context, base, key string, q statsQuery, timeout time.Duration) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"?"+q.query.Encode(), nil)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := probeClient.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %d: %s", q.fn, resp.StatusCode, raw)
-	}
+	return resp.StatusCode, raw, err
+}
+
+func decodeAnswer(q statsQuery, raw []byte) (any, error) {
 	got := q.newAnswer()
 	if err := json.Unmarshal(raw, got); err != nil {
 		return nil, fmt.Errorf("%s: %w", q.fn, err)

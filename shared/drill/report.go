@@ -47,6 +47,9 @@ type PhaseReport struct {
 	Recovered bool
 	// Retries counts the client's repeated requests by reason.
 	Retries [retryReasons]int64
+	// StatsAnswers and StatsRefused count the stats watch's queries
+	// answered 200 and refused (5xx, or no connection) while it lasted.
+	StatsAnswers, StatsRefused int
 }
 
 // OK reports whether the drill passed.
@@ -55,7 +58,7 @@ func (r *Report) OK() bool { return len(r.Failures) == 0 }
 // Write prints the report: a Markdown table and its notes.
 func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "\n### %s\n\n", r.Variant)
-	rows := [][]string{{"fault", "at", "sent", "acked", "stored", "lost", "doubled", "max lag", "recovered in", "client retries"}}
+	rows := [][]string{{"fault", "at", "sent", "acked", "stored", "lost", "doubled", "max lag", "recovered in", "stats answered", "client retries"}}
 	for _, p := range append(r.Phases, r.Total) {
 		rows = append(rows, p.cells())
 	}
@@ -69,7 +72,7 @@ func (r *Report) Write(w io.Writer) {
 		var b strings.Builder
 		b.WriteString("|")
 		for i, c := range row {
-			if i >= 2 && i <= 8 {
+			if i >= 2 && i <= 9 {
 				fmt.Fprintf(&b, " %*s |", widths[i], c)
 			} else {
 				fmt.Fprintf(&b, " %-*s |", widths[i], c)
@@ -81,7 +84,7 @@ func (r *Report) Write(w io.Writer) {
 	sep := make([]string, len(widths))
 	for i, n := range widths {
 		sep[i] = strings.Repeat("-", n)
-		if i >= 2 && i <= 8 {
+		if i >= 2 && i <= 9 {
 			sep[i] = sep[i][1:] + ":"
 		}
 	}
@@ -126,8 +129,12 @@ func (p PhaseReport) cells() []string {
 			retries = append(retries, fmt.Sprintf("%s×%d", retryNames[i], n))
 		}
 	}
+	stats := fmt.Sprint(p.StatsAnswers)
+	if p.StatsRefused > 0 {
+		stats = fmt.Sprintf("%d (%d refused)", p.StatsAnswers, p.StatsRefused)
+	}
 	return []string{p.Fault, at, fmt.Sprint(p.Sent), fmt.Sprint(p.Acked), fmt.Sprint(p.Stored), fmt.Sprint(p.Lost),
-		fmt.Sprint(p.Doubled), fmt.Sprint(p.MaxLag), rec, strings.Join(retries, " ")}
+		fmt.Sprint(p.Doubled), fmt.Sprint(p.MaxLag), rec, stats, strings.Join(retries, " ")}
 }
 
 func (p *PhaseReport) add(o PhaseReport) {
@@ -137,6 +144,8 @@ func (p *PhaseReport) add(o PhaseReport) {
 	p.Lost += o.Lost
 	p.Doubled += o.Doubled
 	p.MaxLag = max(p.MaxLag, o.MaxLag)
+	p.StatsAnswers += o.StatsAnswers
+	p.StatsRefused += o.StatsRefused
 	for i := range p.Retries {
 		p.Retries[i] += o.Retries[i]
 	}
