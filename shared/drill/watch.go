@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// statsWatch asks the stats functions on the primary all through the load
-// and the faults, one query after another, and holds every answer to what
-// is known at that moment. The end-of-run check only sees the answers once
+// statsWatch asks the stats functions (on the primary, and on the replica
+// when there is one) all through the load and the faults, one query after
+// another, and holds every answer to what is known at that moment. The end-of-run check only sees the answers once
 // the system is whole; these see them while events are half way through
 // ingest, the stream, the insert and the rollups, and while a dependency is
 // down:
@@ -29,8 +29,8 @@ type statsWatch struct {
 	r       *run
 	sent    *statsCount // the events sent so far: events [0, counted)
 	counted int
-	queries []statsQuery
-	last    []map[string]int // each query's latest answer, as counters
+	asks    []watchAsk
+	last    []map[string]int // each ask's latest answer, as counters
 	// answered and refused count answers by the phase they came in.
 	answered, refused [maxPhases]int
 	failures          int
@@ -40,24 +40,38 @@ type statsWatch struct {
 // first ones say what went wrong.
 const maxWatchFailures = 5
 
+// watchAsk is one query the watch asks of one set of stats functions.
+type watchAsk struct {
+	qi    int // the query's index in statsCount.queries
+	q     statsQuery
+	f     *function
+	where string // "" for the primary, "replica " for the replica
+}
+
 func newStatsWatch(r *run) *statsWatch {
 	w := &statsWatch{r: r, sent: newStatsCount(r.set)}
-	w.queries = w.sent.queries()
-	w.last = make([]map[string]int, len(w.queries))
+	for qi, q := range w.sent.queries() {
+		w.asks = append(w.asks, watchAsk{qi: qi, q: q, f: r.stats[q.fn]})
+		if f := r.replicaSet[q.fn]; f != nil {
+			w.asks = append(w.asks, watchAsk{qi: qi, q: q, f: f, where: "replica "})
+		}
+	}
+	w.last = make([]map[string]int, len(w.asks))
 	return w
 }
 
-// run asks until ctx ends, a query every 200 ms, the four in turn.
+// run asks until ctx ends, a query every 200 ms, each in turn.
 func (w *statsWatch) run(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
-		w.ask(ctx, i%len(w.queries))
+		w.ask(ctx, i%len(w.asks))
 		sleep(ctx, 200*time.Millisecond)
 	}
 }
 
-func (w *statsWatch) ask(ctx context.Context, qi int) {
-	q := w.queries[qi]
-	status, raw, err := getStats(ctx, w.r.stats[q.fn].URL(), w.r.names.readKey, q, 10*time.Second)
+func (w *statsWatch) ask(ctx context.Context, ai int) {
+	a := w.asks[ai]
+	q := a.q
+	status, raw, err := getStats(ctx, a.f.URL(), w.r.names.readKey, q, 10*time.Second)
 	if ctx.Err() != nil {
 		return
 	}
@@ -74,7 +88,7 @@ func (w *statsWatch) ask(ctx context.Context, qi int) {
 			Error string `json:"error"`
 		}
 		if status < 500 || json.Unmarshal(raw, &body) != nil || body.Error == "" {
-			w.fail("%s answered %d during %s: %.200s", q.label(), status, w.phaseName(phase), raw)
+			w.fail("%s%s answered %d during %s: %.200s", a.where, q.label(), status, w.phaseName(phase), raw)
 			return
 		}
 		w.refused[phase]++
@@ -82,19 +96,19 @@ func (w *statsWatch) ask(ctx context.Context, qi int) {
 	}
 	got, err := decodeAnswer(q, raw)
 	if err != nil {
-		w.fail("%s during %s: %v", q.label(), w.phaseName(phase), err)
+		w.fail("%s%s during %s: %v", a.where, q.label(), w.phaseName(phase), err)
 		return
 	}
 	w.answered[phase]++
 	for ; w.counted < sent; w.counted++ {
 		w.sent.add(w.counted)
 	}
-	bound := w.sent.queries()[qi].want
+	bound := w.sent.queries()[a.qi].want
 	now := counters(got)
-	for _, problem := range judge(now, w.last[qi], counters(bound), got) {
-		w.fail("%s during %s, %d events sent: %s", q.label(), w.phaseName(phase), sent, problem)
+	for _, problem := range judge(now, w.last[ai], counters(bound), got) {
+		w.fail("%s%s during %s, %d events sent: %s", a.where, q.label(), w.phaseName(phase), sent, problem)
 	}
-	w.last[qi] = now
+	w.last[ai] = now
 }
 
 func (w *statsWatch) phaseName(p int32) string { return w.r.report.Phases[p].Fault }
@@ -181,7 +195,11 @@ func (w *statsWatch) note() {
 		answered += w.answered[i]
 		refused += w.refused[i]
 	}
+	of := "the primary"
+	if len(w.r.replicaSet) > 0 {
+		of = "the primary and the replica"
+	}
 	if w.failures == 0 {
-		w.r.note("stats asked through the load and the faults: %d answers, none above what the events sent by then could make, none below an earlier answer; %d refused (5xx with a JSON error, or no connection)", answered, refused)
+		w.r.note("stats asked of %s through the load and the faults: %d answers, none above what the events sent by then could make, none below an earlier answer; %d refused (5xx with a JSON error, or no connection)", of, answered, refused)
 	}
 }

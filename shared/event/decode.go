@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -644,13 +645,20 @@ func decodeSimple(body []byte) ([]Item, error) {
 		return nil, err
 	}
 	var events []byte
+	var others []string
 	_ = eachMember(obj, func(key string, val []byte) error {
 		if key == "events" {
 			events = val
+		} else if len(others) < 5 {
+			others = append(others, strconv.Quote(truncate(key, 64)))
 		}
 		return nil
 	})
 	if events == nil || isNull(events) {
+		// Naming what the body has instead catches a typo ("evnts") at once.
+		if len(others) > 0 {
+			return nil, Errorf(CodeInvalid, `body has no "events" array (it has %s)`, strings.Join(others, ", "))
+		}
 		return nil, Errorf(CodeInvalid, `body has no "events" array`)
 	}
 	if events[0] != '[' {

@@ -122,6 +122,16 @@ func TestDecodeSimpleMapsFields(t *testing.T) {
 
 // Simple mode keeps spaces around id, type and user as batch mode does:
 // an identity or a user must not depend on the mode it was sent in.
+// A simple-JSON body without "events" names the members it has instead,
+// so that a typo in the one member the body needs shows at once.
+func TestDecodeSimpleNamesMembersInsteadOfEvents(t *testing.T) {
+	_, err := event.Decode(event.ModeSimple, header(), []byte(`{"evnts":[{"event_id":"1","event_type":"t"}],"sent_at":"x"}`))
+	require.Error(t, err)
+	assert.Equal(t, `body has no "events" array (it has "evnts", "sent_at")`, err.Error())
+	_, err = event.Decode(event.ModeSimple, header(), []byte(`{}`))
+	assert.EqualError(t, err, `body has no "events" array`)
+}
+
 func TestDecodeSimpleKeepsSpacesAsBatchDoes(t *testing.T) {
 	simple, err := event.Decode(event.ModeSimple, header(), []byte(
 		`{"events":[{"event_id":" e1 ","event_type":" signup ","user_id":"  u1","source":"/s"}]}`))
