@@ -115,13 +115,16 @@ type run struct {
 	stats       map[string]*function // by binary: stats-dau, …
 	replicaSet  map[string]*function // the same, reading the replica
 
-	set    *eventSet
-	phase  atomic.Int32
-	load   *load
-	mon    *monitor
-	start  time.Time
-	report *Report
-	failMu sync.Mutex // guards report.Failures: the supervisor fails too
+	set   *eventSet
+	phase atomic.Int32
+	// phaseNames are the phases' names by index, for goroutines that must
+	// not read report.Phases while drive appends to it.
+	phaseNames [maxPhases]string
+	load       *load
+	mon        *monitor
+	start      time.Time
+	report     *Report
+	failMu     sync.Mutex // guards report.Failures: the supervisor fails too
 }
 
 // Run runs one drill and returns its report; the error is for a drill
@@ -290,6 +293,7 @@ func (r *run) loadFailed() bool {
 // newPhase starts a row of the table; events sent from now count in it.
 func (r *run) newPhase(name string, at time.Time) *PhaseReport {
 	r.report.Phases = append(r.report.Phases, PhaseReport{Fault: name, At: at.Sub(r.start)})
+	r.phaseNames[len(r.report.Phases)-1] = name
 	r.phase.Store(int32(len(r.report.Phases) - 1))
 	return &r.report.Phases[len(r.report.Phases)-1]
 }

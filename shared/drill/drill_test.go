@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -244,4 +248,75 @@ func TestStatsWatchJudgesAnswers(t *testing.T) {
 	ret.Cohorts[1].Size++
 	ret.Cohorts[1].Retained[0]++
 	wantProblem(bound[3], ret, "users of all cohorts")
+}
+
+// TestStatsWatchAsksAndJudges runs the watch's asking against a stats
+// function that answers from a script: an answer within bounds counts, a
+// 503 with a JSON error and a refused connection count as refusals, and a
+// 503 that is not JSON, a 400, and an answer below the one before each
+// fail the run with the query and the phase named.
+func TestStatsWatchAsksAndJudges(t *testing.T) {
+	set := &eventSet{seed: 7, first: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), days: 5, users: 40}
+	full, few := newStatsCount(set), newStatsCount(set)
+	for i := range 300 {
+		full.add(i)
+		if i < 30 {
+			few.add(i)
+		}
+	}
+	fullTop, fewTop := full.queries()[2].want, few.queries()[2].want
+	type reply struct {
+		status int
+		body   any // marshalled unless a string
+	}
+	script := []reply{
+		{200, fewTop},
+		{503, map[string]string{"error": "database unavailable"}},
+		{200, fullTop},
+		{503, "<html>bad gateway</html>"},
+		{400, map[string]string{"error": "from: required"}},
+		{200, fewTop}, // below the answer before
+	}
+	var mu sync.Mutex
+	next := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		assert.Equal(t, "Bearer rk_test", req.Header.Get("Authorization"))
+		mu.Lock()
+		rp := script[next]
+		next++
+		mu.Unlock()
+		body, ok := rp.body.(string)
+		if !ok {
+			raw, err := json.Marshal(rp.body)
+			assert.NoError(t, err)
+			body = string(raw)
+		}
+		w.WriteHeader(rp.status)
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	port, err := strconv.Atoi(srv.URL[strings.LastIndexByte(srv.URL, ':')+1:])
+	require.NoError(t, err)
+
+	r := &run{names: names{readKey: "rk_test"}, set: set, report: &Report{}, log: slog.New(slog.DiscardHandler),
+		stats: map[string]*function{"stats-dau": {port: port}, "stats-top": {port: port}, "stats-retention": {port: port}},
+		load:  &load{next: 300}}
+	r.newPhase("(warm-up)", time.Now())
+	w := newStatsWatch(r)
+	topAsk := 2 // the primary's stats-top: no replica here
+	require.Equal(t, "stats-top", w.asks[topAsk].q.fn)
+	for range script {
+		w.ask(context.Background(), topAsk)
+	}
+	srv.Close()
+	w.ask(context.Background(), topAsk) // nothing listens now
+	assert.Equal(t, 3, w.answered[0], "every 200, the one out of bounds too")
+	assert.Equal(t, 2, w.refused[0])
+	require.GreaterOrEqual(t, len(r.report.Failures), 3, "%v", r.report.Failures)
+	assert.Contains(t, r.report.Failures[0], "answered 503 during (warm-up)")
+	assert.Contains(t, r.report.Failures[1], "answered 400")
+	for _, f := range r.report.Failures[2:] {
+		assert.Contains(t, f, "stats-top?")
+		assert.Contains(t, f, "below the")
+	}
 }

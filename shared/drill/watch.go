@@ -12,10 +12,10 @@ import (
 
 // statsWatch asks the stats functions (on the primary, and on the replica
 // when there is one) all through the load and the faults, one query after
-// another, and holds every answer to what is known at that moment. The end-of-run check only sees the answers once
-// the system is whole; these see them while events are half way through
-// ingest, the stream, the insert and the rollups, and while a dependency is
-// down:
+// another, and holds every answer to what is known at that moment. The
+// end-of-run check only sees the answers once the system is whole; these
+// see them while events are half way through ingest, the stream, the
+// insert and the rollups, and while a dependency is down:
 //   - no count above what the events sent so far can make: a higher one
 //     counts some event twice;
 //   - no count below the same query's earlier answer: stored events only
@@ -111,7 +111,9 @@ func (w *statsWatch) ask(ctx context.Context, ai int) {
 	w.last[ai] = now
 }
 
-func (w *statsWatch) phaseName(p int32) string { return w.r.report.Phases[p].Fault }
+// phaseName reads the name newPhase wrote before it published the phase's
+// index: report.Phases itself may be growing meanwhile.
+func (w *statsWatch) phaseName(p int32) string { return w.r.phaseNames[p] }
 
 func (w *statsWatch) fail(format string, args ...any) {
 	w.failures++
