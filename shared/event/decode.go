@@ -645,21 +645,14 @@ func decodeSimple(body []byte) ([]Item, error) {
 		return nil, err
 	}
 	var events []byte
-	var others []string
 	_ = eachMember(obj, func(key string, val []byte) error {
 		if key == "events" {
 			events = val
-		} else if len(others) < 5 {
-			others = append(others, strconv.Quote(truncate(key, 64)))
 		}
 		return nil
 	})
 	if events == nil || isNull(events) {
-		// Naming what the body has instead catches a typo ("evnts") at once.
-		if len(others) > 0 {
-			return nil, Errorf(CodeInvalid, `body has no "events" array (it has %s)`, strings.Join(others, ", "))
-		}
-		return nil, Errorf(CodeInvalid, `body has no "events" array`)
+		return nil, noEvents(obj)
 	}
 	if events[0] != '[' {
 		return nil, Errorf(CodeInvalid, `"events" must be an array`)
@@ -667,6 +660,23 @@ func decodeSimple(body []byte) ([]Item, error) {
 	var items []Item
 	_, _ = plainScanner(events).eachElement(0, func(raw []byte) { items = append(items, decodeSimpleOne(raw)) })
 	return items, nil
+}
+
+// noEvents is the error for a simple-JSON body without an "events" array.
+// It names the members the body has instead, so that a typo ("evnts")
+// shows at once.
+func noEvents(obj []byte) error {
+	var others []string
+	_ = eachMember(obj, func(key string, _ []byte) error {
+		if key != "events" && len(others) < 5 {
+			others = append(others, strconv.Quote(truncate(key, 64)))
+		}
+		return nil
+	})
+	if len(others) == 0 {
+		return Errorf(CodeInvalid, `body has no "events" array`)
+	}
+	return Errorf(CodeInvalid, `body has no "events" array (it has %s)`, strings.Join(others, ", "))
 }
 
 // simpleEvent is the simple-JSON body's event, Segment-like.
