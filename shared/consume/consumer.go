@@ -25,7 +25,7 @@ import (
 const idleWait = 5 * time.Second
 
 // drainSettle is how long a drain waits once more when a fetch came back
-// empty although the consumer still counts undelivered messages: a message
+// empty although messages are undelivered (see undelivered): a message
 // the stream has just acknowledged may not be ready at the consumer for a
 // moment, and a drain triggered right after an ingest must not stop
 // before it.
@@ -205,7 +205,7 @@ func (c *Consumer) Drain(ctx context.Context) (Result, error) {
 			return nil, false, nil
 		}
 		msgs, n, err := c.fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), 0)
-		if len(msgs) == 0 && err == nil && undelivered(ctx, cons) {
+		if len(msgs) == 0 && err == nil && c.undelivered(ctx, cons) {
 			msgs, n, err = c.fetch(ctx, cons, min(c.cfg.BatchSize, c.cfg.MaxEvents-taken), drainSettle)
 		}
 		taken += n
@@ -275,10 +275,26 @@ func eventsIn(m jetstream.Msg) int {
 }
 
 // undelivered reports whether the consumer counts messages not yet
-// delivered to anyone.
-func undelivered(ctx context.Context, cons jetstream.Consumer) bool {
+// delivered to anyone, or the stream holds messages past the last one the
+// consumer delivered: right after a publish was acknowledged, a server
+// (seen with 2.15) may still count the message in the stream and not yet
+// in the consumer's NumPending, and a drain must not answer pending 0
+// then. The consumer's filter is the whole stream, so a later sequence is
+// a message it has not delivered.
+func (c *Consumer) undelivered(ctx context.Context, cons jetstream.Consumer) bool {
 	info, err := cons.Info(ctx)
-	return err == nil && info.NumPending > 0
+	if err != nil {
+		return false
+	}
+	if info.NumPending > 0 {
+		return true
+	}
+	stream, err := c.bus.JetStream().Stream(ctx, info.Stream)
+	if err != nil {
+		return false
+	}
+	sinfo, err := stream.Info(ctx)
+	return err == nil && sinfo.State.LastSeq > info.Delivered.Stream
 }
 
 // Run drains continuously until ctx ends: an accepted event is stored as
