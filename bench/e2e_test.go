@@ -165,7 +165,7 @@ func rawCopy(b *testing.B, w *workload, n int, gin bool) float64 {
 		b.Fatal(err)
 	}
 	if gin {
-		if _, err := pool.Exec(ctx, "CREATE INDEX events_props ON events USING gin (props jsonb_path_ops)"); err != nil {
+		if _, err := pool.Exec(ctx, benchdata.PropsIndex("events_props")); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -40,6 +40,14 @@ const (
 	Project = "bench"
 )
 
+// PropsIndex is the statement that builds, as name, the GIN index on
+// events' properties that the schema had until migration 0021: the
+// write benchmarks' second baseline, and what plain SQL's property filter
+// uses in the stats bench.
+func PropsIndex(name string) string {
+	return "CREATE INDEX " + name + " ON events USING gin (props jsonb_path_ops)"
+}
+
 // EnvInt returns the positive integer in the environment variable name, or def.
 func EnvInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {

@@ -195,7 +195,7 @@ func benchConsume(b *testing.B, workload string, n int) {
 		if preloaded != "" {
 			b.Skip("the baseline with the GIN index is measured on empty tables only")
 		}
-		if _, err := h.pool.Exec(ctx, "CREATE INDEX bench_events_props ON events USING gin (props jsonb_path_ops)"); err != nil {
+		if _, err := h.pool.Exec(ctx, benchdata.PropsIndex("bench_events_props")); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() {
