@@ -289,12 +289,9 @@ func (c *Consumer) undelivered(ctx context.Context, cons jetstream.Consumer) boo
 	if info.NumPending > 0 {
 		return true
 	}
+	// Looking the stream up fetches its info already.
 	stream, err := c.bus.JetStream().Stream(ctx, info.Stream)
-	if err != nil {
-		return false
-	}
-	sinfo, err := stream.Info(ctx)
-	return err == nil && sinfo.State.LastSeq > info.Delivered.Stream
+	return err == nil && stream.CachedInfo().State.LastSeq > info.Delivered.Stream
 }
 
 // Run drains continuously until ctx ends: an accepted event is stored as
