@@ -21,11 +21,35 @@ type feedEvent struct {
 	subject string
 	typ     string
 	source  string
-	props   []rollup.PropValue
+}
+
+// feedPart is one feed row's events. Their properties are parsed the first
+// time a query filters on them: most queries do not, and parsing them was
+// half of what an unfiltered query over a long tail cost.
+type feedPart struct {
+	evs []feedEvent
+	// raw are the events' properties as stored (JSON), until parsed.
+	raw   [][]byte
+	once  sync.Once
+	props [][]rollup.PropValue
+}
+
+// propsOf returns the properties of event i, parsing the whole row's on
+// the first call.
+func (p *feedPart) propsOf(i int) []rollup.PropValue {
+	p.once.Do(func() {
+		p.props = make([][]rollup.PropValue, len(p.raw))
+		for j, b := range p.raw {
+			p.props[j] = rollup.EventProps(b)
+		}
+		p.raw = nil
+	})
+	return p.props[i]
 }
 
 // feedCache keeps feed rows decoded, so that each is decoded (and its
-// properties parsed) once per process rather than once per query: while
+// properties parsed, when a query needs them) once per process rather than
+// once per query: while
 // the rollups are behind, every query reads the whole tail, and decoding
 // it was most of such a query's time. A feed row never changes (it is
 // written once and deleted when materialized) and its seq is never given
@@ -35,7 +59,7 @@ type feedEvent struct {
 // to be materialized, go first. Safe for concurrent use; one per process.
 type feedCache struct {
 	mu     sync.Mutex
-	rows   map[feedKey][]feedEvent
+	rows   map[feedKey]*feedPart
 	events int
 	limit  int
 }
@@ -51,8 +75,8 @@ var decodedFeed = &feedCache{limit: 250_000}
 
 // read returns the events of the project's feed rows, from the cache or
 // read in tx and kept.
-func (c *feedCache) read(ctx context.Context, tx pgx.Tx, instance, project string, rows []rollup.FeedRow) ([][]feedEvent, error) {
-	out := make([][]feedEvent, len(rows))
+func (c *feedCache) read(ctx context.Context, tx pgx.Tx, instance, project string, rows []rollup.FeedRow) ([]*feedPart, error) {
+	out := make([]*feedPart, len(rows))
 	var missing []int64
 	c.mu.Lock()
 	for i, r := range rows {
@@ -70,9 +94,9 @@ func (c *feedCache) read(ctx context.Context, tx pgx.Tx, instance, project strin
 	if err != nil {
 		return nil, err
 	}
-	decoded := make(map[int64][]feedEvent, len(read))
+	decoded := make(map[int64]*feedPart, len(read))
 	for seq, evs := range read {
-		decoded[seq] = toFeedEvents(evs)
+		decoded[seq] = toFeedPart(evs)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,15 +112,15 @@ func (c *feedCache) read(ctx context.Context, tx pgx.Tx, instance, project strin
 }
 
 // put keeps one row; c.mu is held.
-func (c *feedCache) put(k feedKey, evs []feedEvent) {
+func (c *feedCache) put(k feedKey, part *feedPart) {
 	if c.rows == nil {
-		c.rows = map[feedKey][]feedEvent{}
+		c.rows = map[feedKey]*feedPart{}
 	}
 	if _, ok := c.rows[k]; ok {
 		return
 	}
-	c.rows[k] = evs
-	c.events += len(evs)
+	c.rows[k] = part
+	c.events += len(part.evs)
 	if c.events <= c.limit {
 		return
 	}
@@ -111,20 +135,18 @@ func (c *feedCache) put(k feedKey, evs []feedEvent) {
 		if c.events <= c.limit/2 {
 			break
 		}
-		c.events -= len(c.rows[k])
+		c.events -= len(c.rows[k].evs)
 		delete(c.rows, k)
 	}
 }
 
-func toFeedEvents(evs []rollup.Event) []feedEvent {
-	out := make([]feedEvent, len(evs))
+func toFeedPart(evs []rollup.Event) *feedPart {
+	p := &feedPart{evs: make([]feedEvent, len(evs)), raw: make([][]byte, len(evs))}
 	for i, e := range evs {
 		at := e.Time.Unix()
 		d := rollup.DayOf(e.Time, time.UTC)
-		out[i] = feedEvent{
-			at: at, utcDay: d, sec: uint32(at - int64(d)*86400),
-			subject: e.Subject, typ: e.Type, source: e.Source, props: rollup.EventProps(e.Props),
-		}
+		p.evs[i] = feedEvent{at: at, utcDay: d, sec: uint32(at - int64(d)*86400), subject: e.Subject, typ: e.Type, source: e.Source}
+		p.raw[i] = e.Props
 	}
-	return out
+	return p
 }

@@ -1,10 +1,13 @@
 package stats
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/rollup"
 )
 
 // TestFeedCacheKeepsItsBound holds the decoded feed rows a process keeps
@@ -13,14 +16,14 @@ import (
 // without end.
 func TestFeedCacheKeepsItsBound(t *testing.T) {
 	c := &feedCache{limit: 100}
-	row := func() []feedEvent { return make([]feedEvent, 30) }
+	row := func() *feedPart { return &feedPart{evs: make([]feedEvent, 30)} }
 	for seq := int64(1); seq <= 10; seq++ {
 		c.put(feedKey{"db", seq}, row())
 		require.LessOrEqual(t, c.events, c.limit, "after seq %d", seq)
 	}
 	total := 0
-	for k, evs := range c.rows {
-		total += len(evs)
+	for k, part := range c.rows {
+		total += len(part.evs)
 		assert.Greater(t, k.seq, int64(7), "the newest rows stay, the oldest go")
 	}
 	assert.Equal(t, c.events, total, "the count follows the rows")
@@ -28,4 +31,26 @@ func TestFeedCacheKeepsItsBound(t *testing.T) {
 	before := len(c.rows)
 	c.put(feedKey{"other", 10}, row())
 	assert.Len(t, c.rows, before+1)
+}
+
+// TestFeedPartParsesPropertiesOnDemand gives every reader of a cached row
+// the properties EventProps gives, however many ask at once: the row is
+// shared by the queries of a process.
+func TestFeedPartParsesPropertiesOnDemand(t *testing.T) {
+	raw := [][]byte{[]byte(`{"plan":"pro","n":3}`), nil, []byte(`{"nested":{"a":1},"ok":true}`)}
+	evs := make([]rollup.Event, len(raw))
+	for i, b := range raw {
+		evs[i] = rollup.Event{Type: "t", Props: b}
+	}
+	part := toFeedPart(evs)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i, b := range raw {
+				assert.Equal(t, rollup.EventProps(b), part.propsOf(i), "event %d", i)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Nil(t, part.raw, "the stored JSON is let go once parsed")
 }

@@ -34,7 +34,10 @@ type tailEvent struct {
 	typeID uint32
 	typ    string
 	source string
-	props  []rollup.PropValue
+	// part and i find its properties (part.propsOf), parsed only for a
+	// query that filters on them.
+	part *feedPart
+	i    int
 }
 
 // tail is the tail of one query.
@@ -124,8 +127,8 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 	var subjects, types []string
 	seenS, seenT := map[string]bool{}, map[string]bool{}
 	for _, part := range parts {
-		for i := range part {
-			e := &part[i]
+		for i := range part.evs {
+			e := &part.evs[i]
 			if e.utcDay < lo || e.utcDay > hi {
 				continue
 			}
@@ -156,8 +159,8 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 		return nil, err
 	}
 	for _, part := range parts {
-		for i := range part {
-			e := &part[i]
+		for i := range part.evs {
+			e := &part.evs[i]
 			if e.utcDay < lo || e.utcDay > hi {
 				continue
 			}
@@ -167,7 +170,7 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			}
 			t.evs = append(t.evs, tailEvent{
 				at: e.at, utcDay: e.utcDay, sec: e.sec, uid: uid,
-				typeID: typeIDs[e.typ], typ: e.typ, source: e.source, props: e.props,
+				typeID: typeIDs[e.typ], typ: e.typ, source: e.source, part: part, i: i,
 			})
 		}
 	}
@@ -270,7 +273,7 @@ func (f *tailFilter) match(e *tailEvent) bool {
 		return false
 	}
 	for _, alts := range f.props {
-		if !slices.ContainsFunc(e.props, func(v rollup.PropValue) bool { return slices.Contains(alts, v) }) {
+		if !slices.ContainsFunc(e.part.propsOf(e.i), func(v rollup.PropValue) bool { return slices.Contains(alts, v) }) {
 			return false
 		}
 	}
