@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -197,6 +198,14 @@ func newFixture(t *testing.T, n int) *fixture { return newFixtureOrdered(t, n, f
 // before the one the rollups know: the order traffic mostly comes in.
 func newFixtureOrdered(t *testing.T, n int, inOrder bool) *fixture {
 	t.Helper()
+	return newFixtureStaged(t, n, inOrder, 1, nil)
+}
+
+// newFixtureStaged is newFixtureOrdered storing the second half in stages
+// parts, calling each after every part with f.events holding the events
+// stored so far: the feed grows while the rollups stand still.
+func newFixtureStaged(t *testing.T, n int, inOrder bool, stages int, each func(f *fixture)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	url := testenv.Database(t)
 	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4})
@@ -264,7 +273,17 @@ func newFixtureOrdered(t *testing.T, n int, inOrder bool) *fixture {
 	// Merge the chunks written so far, so that merged and small chunks mix.
 	_, err = rollup.Compact(ctx, pool, rollup.DateDay(2027, 1, 1))
 	require.NoError(t, err)
-	insert(second)
+	stored := slices.Clone(first)
+	for i := range stages {
+		part := second[i*len(second)/stages : (i+1)*len(second)/stages]
+		insert(part)
+		stored = append(stored, part...)
+		if each != nil {
+			f.events = stored
+			each(f)
+		}
+	}
+	f.events = evs
 	var again []*event.Event
 	for i, e := range evs {
 		switch {

@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +59,9 @@ type tail struct {
 	// firstSeen is the stored first event (unix seconds) of the tail's
 	// users that the rollups know.
 	firstSeen map[uint32]int64
+	// ids and typeIDs are the ids given to the tail's subjects and types
+	// (add).
+	ids, typeIDs map[string]uint32
 }
 
 // tailPlan says how a query counts the feed's events (the tail).
@@ -102,6 +106,12 @@ func planTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, eligi
 // ones get ids above top (the highest stored user id). With firstSeen it
 // also reads the stored users' first events (tail.firstSeen). The tail may
 // be one an earlier query built (tailCache): callers must not change it.
+//
+// While the rollups stand still and the feed grows, it extends the
+// largest tail an earlier query built in the same state (tailCache.base)
+// with the rows that came since, instead of resolving the whole feed
+// again: during a backlog every query reads the whole tail, and resolving
+// it was most of such a query's time.
 func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top uint32, firstSeen bool) (*tail, error) {
 	instance, err := instanceID(ctx, tx)
 	if err != nil {
@@ -119,11 +129,38 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 	if t := resolvedTails.get(key); t != nil {
 		return t, nil
 	}
-	parts, err := decodedFeed.read(ctx, tx, instance, q.Project, rows)
+	var t *tail
+	fresh := rows
+	if base, rest := resolvedTails.base(key, rows); base != nil {
+		t, fresh = base.clone(), rest
+	} else {
+		t = &tail{instance: instance, version: version, stored: top, top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{},
+			ids: map[string]uint32{}, typeIDs: map[string]uint32{}}
+	}
+	parts, err := decodedFeed.read(ctx, tx, instance, q.Project, fresh)
 	if err != nil {
 		return nil, err
 	}
-	t := &tail{instance: instance, version: version, stored: top, top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{}}
+	if err := t.add(ctx, tx, q.Project, parts, lo, hi, firstSeen); err != nil {
+		return nil, err
+	}
+	resolvedTails.put(key, t)
+	return t, nil
+}
+
+// clone returns a copy of t that add may extend: t itself may be in the
+// cache, shared by other queries.
+func (t *tail) clone() *tail {
+	c := *t
+	c.evs = slices.Clip(t.evs) // an append copies
+	c.names, c.firstSeen = maps.Clone(t.names), maps.Clone(t.firstSeen)
+	c.ids, c.typeIDs = maps.Clone(t.ids), maps.Clone(t.typeIDs)
+	return &c
+}
+
+// add appends the events of parts of UTC days [lo, hi], giving their users
+// and types the ids t gave them already, or new ones.
+func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feedPart, lo, hi rollup.Day, firstSeen bool) error {
 	var subjects, types []string
 	seenS, seenT := map[string]bool{}, map[string]bool{}
 	for _, part := range parts {
@@ -132,32 +169,35 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			if e.utcDay < lo || e.utcDay > hi {
 				continue
 			}
-			if e.subject != "" && !seenS[e.subject] {
+			if _, ok := t.ids[e.subject]; !ok && e.subject != "" && !seenS[e.subject] {
 				seenS[e.subject] = true
 				subjects = append(subjects, e.subject)
 			}
-			if !seenT[e.typ] {
+			if _, ok := t.typeIDs[e.typ]; !ok && !seenT[e.typ] {
 				seenT[e.typ] = true
 				types = append(types, e.typ)
 			}
 		}
 	}
-	typeIDs, err := rollup.LookupNames(ctx, tx, q.Project, rollup.NameType, types)
+	typeIDs, err := rollup.LookupNames(ctx, tx, project, rollup.NameType, types)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	next := uint32(tempIDs)
+	next := uint32(tempIDs + len(t.names))
 	for _, name := range types {
-		if _, ok := typeIDs[name]; !ok {
-			typeIDs[name] = next
+		id, ok := typeIDs[name]
+		if !ok {
+			id = next
 			t.names[next] = name
 			next++
 		}
+		t.typeIDs[name] = id
 	}
-	uids, err := t.users(ctx, tx, instance, q.Project, subjects, firstSeen)
+	uids, err := t.users(ctx, tx, t.instance, project, subjects, firstSeen)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	maps.Copy(t.ids, uids)
 	for _, part := range parts {
 		for i := range part.evs {
 			e := &part.evs[i]
@@ -166,16 +206,15 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 			}
 			var uid uint32
 			if e.subject != "" {
-				uid = uids[e.subject]
+				uid = t.ids[e.subject]
 			}
 			t.evs = append(t.evs, tailEvent{
 				at: e.at, utcDay: e.utcDay, sec: e.sec, uid: uid,
-				typeID: typeIDs[e.typ], typ: e.typ, source: e.source, part: part, i: i,
+				typeID: t.typeIDs[e.typ], typ: e.typ, source: e.source, part: part, i: i,
 			})
 		}
 	}
-	resolvedTails.put(key, t)
-	return t, nil
+	return nil
 }
 
 // users returns the ids of subjects: stored ones from rollup_users (with

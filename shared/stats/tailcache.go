@@ -68,6 +68,58 @@ func (c *tailCache) get(k tailKey) *tail {
 	return nil
 }
 
+// base returns the tail of the most events kept for k's state (all of k
+// but its rows) whose rows are all among rows, with the rows it lacks; nil
+// when there is none. Within one version of the rollups the feed only
+// gains rows, so a later snapshot's tail extends an earlier one's.
+func (c *tailCache) base(k tailKey, rows []rollup.FeedRow) (*tail, []rollup.FeedRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best *tailEntry
+	var in map[int64]bool // rows' seqs, made when a candidate needs them
+	for i := range c.entries {
+		e := &c.entries[i]
+		state := e.key
+		state.seqs = k.seqs
+		if state != k || len(e.key.seqs) >= len(k.seqs) || (best != nil && len(e.t.evs) <= len(best.t.evs)) {
+			continue
+		}
+		if in == nil {
+			in = make(map[int64]bool, len(rows))
+			for _, r := range rows {
+				in[r.Seq] = true
+			}
+		}
+		if subsetOf(e.key.seqs, in) {
+			best = e
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	have := map[int64]bool{}
+	for s := best.key.seqs; len(s) > 0; s = s[8:] {
+		have[int64(binary.LittleEndian.Uint64([]byte(s[:8])))] = true
+	}
+	var rest []rollup.FeedRow
+	for _, r := range rows {
+		if !have[r.Seq] {
+			rest = append(rest, r)
+		}
+	}
+	return best.t, rest
+}
+
+// subsetOf reports whether every seq of a key's seqs is in set.
+func subsetOf(seqs string, set map[int64]bool) bool {
+	for ; len(seqs) > 0; seqs = seqs[8:] {
+		if !set[int64(binary.LittleEndian.Uint64([]byte(seqs[:8])))] {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *tailCache) put(k tailKey, t *tail) {
 	if len(t.evs) > c.limit {
 		return
