@@ -15,8 +15,9 @@ import (
 // (their seqs name them), and what rollup_users and rollup_names say of
 // them changes only in the transactions that bump the rollups' version
 // (materialization steps and rebuilds), which also fixes the highest user
-// id. Callers must not change a tail they got. Safe for concurrent use;
-// one per process.
+// id. While the feed grows in one version, a kept tail is also the base a
+// later query extends (base). Callers must not change a tail they got.
+// Safe for concurrent use; one per process.
 type tailCache struct {
 	mu      sync.Mutex
 	entries []tailEntry // least recently used first
