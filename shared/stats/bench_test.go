@@ -132,8 +132,8 @@ func BenchmarkStats(b *testing.B) {
 	// The same questions while the rollups are behind: events stored (in
 	// the rollup feed) and not materialized, on the data's last day, which
 	// every range below ends with. One consumer batch (10,000 events)
-	// behind, then EVENTFN_BENCH_STATS_TAIL events (default 2.4M: one minute of ingest
-	// at 40k events/s).
+	// behind, then EVENTFN_BENCH_STATS_TAIL events (default 2.4M: one
+	// minute of ingest at 40k events/s).
 	last := benchStart.AddDate(0, 0, benchDays-1)
 	tailDays := [2]string{last.AddDate(0, 0, -29).Format(time.DateOnly), last.Format(time.DateOnly)}
 	lastMonday := last.AddDate(0, 0, -(int(last.Weekday())+6)%7)

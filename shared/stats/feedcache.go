@@ -49,9 +49,8 @@ func (p *feedPart) propsOf(i int) []rollup.PropValue {
 
 // feedCache keeps feed rows decoded, so that each is decoded (and its
 // properties parsed, when a query needs them) once per process rather than
-// once per query: while
-// the rollups are behind, every query reads the whole tail, and decoding
-// it was most of such a query's time. A feed row never changes (it is
+// once per query: while the rollups are behind, every query reads the
+// whole tail, and decoding it was most of such a query's time. A feed row never changes (it is
 // written once and deleted when materialized) and its seq is never given
 // again in one database, so an entry keyed by the database's instance id
 // and the seq is never stale: rows the query's snapshot does not list are

@@ -179,9 +179,13 @@ func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feed
 			}
 		}
 	}
-	typeIDs, err := rollup.LookupNames(ctx, tx, project, rollup.NameType, types)
-	if err != nil {
-		return err
+	// An extension often brings no new type: no round trip then.
+	typeIDs := map[string]uint32{}
+	if len(types) > 0 {
+		var err error
+		if typeIDs, err = rollup.LookupNames(ctx, tx, project, rollup.NameType, types); err != nil {
+			return err
+		}
 	}
 	next := uint32(tempIDs + len(t.names))
 	for _, name := range types {
