@@ -2,6 +2,7 @@ package stats
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 
 	"github.com/eventfn/eventfn/shared/rollup"
@@ -91,7 +92,7 @@ func (c *tailCache) base(k tailKey, rows []rollup.FeedRow) (*tail, []rollup.Feed
 				in[r.Seq] = true
 			}
 		}
-		if subsetOf(e.key.seqs, in) {
+		if !slices.ContainsFunc(seqsOf(e.key.seqs), func(seq int64) bool { return !in[seq] }) {
 			best = e
 		}
 	}
@@ -99,8 +100,8 @@ func (c *tailCache) base(k tailKey, rows []rollup.FeedRow) (*tail, []rollup.Feed
 		return nil, nil
 	}
 	have := map[int64]bool{}
-	for s := best.key.seqs; len(s) > 0; s = s[8:] {
-		have[int64(binary.LittleEndian.Uint64([]byte(s[:8])))] = true
+	for _, seq := range seqsOf(best.key.seqs) {
+		have[seq] = true
 	}
 	var rest []rollup.FeedRow
 	for _, r := range rows {
@@ -111,14 +112,13 @@ func (c *tailCache) base(k tailKey, rows []rollup.FeedRow) (*tail, []rollup.Feed
 	return best.t, rest
 }
 
-// subsetOf reports whether every seq of a key's seqs is in set.
-func subsetOf(seqs string, set map[int64]bool) bool {
-	for ; len(seqs) > 0; seqs = seqs[8:] {
-		if !set[int64(binary.LittleEndian.Uint64([]byte(seqs[:8])))] {
-			return false
-		}
+// seqsOf returns the seqs a key's seqs string packs (keyOf).
+func seqsOf(packed string) []int64 {
+	out := make([]int64, 0, len(packed)/8)
+	for ; len(packed) > 0; packed = packed[8:] {
+		out = append(out, int64(binary.LittleEndian.Uint64([]byte(packed[:8]))))
 	}
-	return true
+	return out
 }
 
 func (c *tailCache) put(k tailKey, t *tail) {
