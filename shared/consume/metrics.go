@@ -19,6 +19,8 @@ type metrics struct {
 	rollupStep   prometheus.Histogram
 	// held counts the drain loop's time held for the rollups.
 	held prometheus.Counter
+	// upkeep counts the vacuums and analyses consume-batch ran itself.
+	upkeep *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfn_consume_failures_total",
-			Help: "Failed steps, by stage: fetch, store, ack, dead_letter, rollup.",
+			Help: "Failed steps, by stage: fetch, store, ack, dead_letter, rollup, upkeep.",
 		}, []string{"stage"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventfn_consume_batch_seconds",
@@ -71,8 +73,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "eventfn_consume_held_seconds_total",
 			Help: "Time the drain loop waited for the rollups to catch up (ROLLUP_MAX_BACKLOG_EVENTS).",
 		}),
+		upkeep: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfn_table_upkeep_total",
+			Help: "Vacuums and analyses of eventfn's tables run by consume-batch where autovacuum does not, by action: vacuum, analyze.",
+		}, []string{"action"}),
 	}
 	reg.MustRegister(m.messages, m.pushed, m.failures, m.batch, m.batchEvents, m.commit,
-		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep, m.held)
+		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep, m.held, m.upkeep)
 	return m
 }

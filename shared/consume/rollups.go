@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/bus"
 	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/store"
 )
 
 // rollupPoll is how often the materializer loop looks at the feed when no
@@ -15,6 +16,12 @@ const rollupPoll = 250 * time.Millisecond
 
 // gaugeEvery is how often the lag, dead-letter and backlog gauges are read.
 const gaugeEvery = 5 * time.Second
+
+// upkeepEvery is how often the tables are checked for a vacuum or analyse
+// that autovacuum does not do (store.Upkeep): a few catalog reads when
+// none is due. Autovacuum's own default is once a minute; checking more
+// often gives a new database its first statistics sooner.
+const upkeepEvery = 15 * time.Second
 
 // wakeRollups tells the materializer loop that events were stored.
 func (c *Consumer) wakeRollups() {
@@ -107,13 +114,50 @@ func (c *Consumer) readGauges(ctx context.Context) {
 	}
 }
 
+// runUpkeep keeps eventfn's tables vacuumed and analysed where the
+// server's autovacuum does not (store.Upkeep). Failures are logged and
+// retried at the next round: upkeep only ever makes things faster.
+func (c *Consumer) runUpkeep(ctx context.Context) error {
+	t := time.NewTicker(upkeepEvery)
+	defer t.Stop()
+	told := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if c.migrate(ctx) != nil {
+			continue // not ready: readiness tells
+		}
+		start := time.Now()
+		res, err := store.Upkeep(ctx, c.pool)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.m.failures.WithLabelValues("upkeep").Inc()
+				c.log.Warn("table upkeep", "error", err)
+			}
+			continue
+		}
+		if res.AutovacuumOff && !told {
+			c.log.Info("PostgreSQL's autovacuum is off: consume-batch vacuums and analyses eventfn's tables itself")
+			told = true
+		}
+		c.m.upkeep.WithLabelValues("vacuum").Add(float64(len(res.Vacuumed)))
+		c.m.upkeep.WithLabelValues("analyze").Add(float64(len(res.Analyzed)))
+		if len(res.Vacuumed)+len(res.Analyzed) > 0 {
+			c.log.Debug("table upkeep", "vacuumed", res.Vacuumed, "analyzed", res.Analyzed, "took", time.Since(start).String())
+		}
+	}
+}
+
 // background runs what consume-batch does besides answering requests: the
-// materializer and the gauges always, the drain loop with
+// materializer, the gauges and table upkeep always, the drain loop with
 // CONSUME_CONTINUOUS. The first to fail stops the others.
 func (c *Consumer) background(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	loops := []func(context.Context) error{c.runRollups, c.runGauges}
+	loops := []func(context.Context) error{c.runRollups, c.runGauges, c.runUpkeep}
 	if c.cfg.Continuous {
 		loops = append(loops, c.Run)
 	}
