@@ -3,6 +3,9 @@ package stats
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
 )
 
@@ -12,3 +15,33 @@ func NewColumnsOnly(ctx context.Context, name string, cfg Config, deps serve.Dep
 	k := map[string]kind{"stats-dau": kindDAU, "stats-top": kindTop, "stats-retention": kindRetention}[name]
 	return build(ctx, k, cfg, deps, true)
 }
+
+// ColumnCache is a cache of rollup_cols rows like the process's own.
+type ColumnCache struct{ c *colCache }
+
+// NewColumnCache returns an empty cache holding up to limit bytes.
+func NewColumnCache(limit int) *ColumnCache { return &ColumnCache{&colCache{limit: limit}} }
+
+// ColumnRow is a row of rollup_cols as the cache gives it.
+type ColumnRow struct {
+	Key                              int64
+	Day                              rollup.Day
+	Chunk                            int64
+	Uids, Secs, Sources, Types, Ords []byte
+}
+
+// Read returns the project's rows of kind ('t' or 'p') of UTC days
+// [lo, hi], as a query's scan reads them.
+func (c *ColumnCache) Read(ctx context.Context, tx pgx.Tx, project string, kind byte, lo, hi rollup.Day) ([]ColumnRow, error) {
+	rows, err := c.c.read(ctx, tx, project, kind, nil, lo, hi)
+	out := make([]ColumnRow, len(rows))
+	for i, r := range rows {
+		out[i] = ColumnRow{r.key, r.day, r.chunk, r.uids, r.secs, r.sources, r.types, r.ords}
+	}
+	return out, err
+}
+
+// Fetched is how many rows the cache read from PostgreSQL; Bytes what it
+// holds.
+func (c *ColumnCache) Fetched() int { c.c.mu.Lock(); defer c.c.mu.Unlock(); return c.c.fetched }
+func (c *ColumnCache) Bytes() int   { c.c.mu.Lock(); defer c.c.mu.Unlock(); return c.c.bytes }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,18 @@ type feedPart struct {
 	raw   [][]byte
 	once  sync.Once
 	props [][]rollup.PropValue
+	// stored holds, per event, its user's id once a tail found the user
+	// stored (0 until then): such an id never changes, so that a tail
+	// built again after a materialization step, as every query's is then,
+	// need not look the subject up again.
+	storedOnce sync.Once
+	stored     []atomic.Uint32
+}
+
+// storedUIDs returns the part's stored ids (feedPart.stored).
+func (p *feedPart) storedUIDs() []atomic.Uint32 {
+	p.storedOnce.Do(func() { p.stored = make([]atomic.Uint32, len(p.evs)) })
+	return p.stored
 }
 
 // propsOf returns the properties of event i, parsing the whole row's on

@@ -124,8 +124,14 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	}
 	w := windowOf(q)
 	var tl *tail
+	// The tail without its users' stored first events: which of them came
+	// before the window, firstSeen says for every stored user at once
+	// (one range of rollup_users' first_seen index), whereas asking per
+	// tail user cost each query a lookup of every user of the feed
+	// whenever a materialization step had run since the last one.
+	stored := top
 	if withTail {
-		if tl, err = loadTail(ctx, tx, q, noDay, w.dayHi, top, true); err != nil {
+		if tl, err = loadTail(ctx, tx, q, noDay, w.dayHi, top, false); err != nil {
 			return err
 		}
 		top = tl.top
@@ -185,20 +191,16 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 			}
 		}
 	}
+	// since, when read, holds the stored users whose first event is not
+	// before the window; the others began before it.
+	var since *userSet
 	wholeDays := bi.daysWhole(w)
 	switch {
 	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
 		// First-ever event of any kind: rollup_users knows it, but for
 		// the tail's events, which may come first.
-		if err := firstSeen(ctx, tx, q.Project, w, first); err != nil {
+		if since, err = firstSeen(ctx, tx, q.Project, w, stored, first); err != nil {
 			return err
-		}
-		if tl != nil {
-			for uid, t := range tl.firstSeen {
-				if t < w.start {
-					before.add(uid)
-				}
-			}
 		}
 		tl.scan(tailStart, addFirst)
 		if ok {
@@ -228,7 +230,7 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	}
 	tl.scan(tailReturn, addActive)
 	for uid, t := range first {
-		if t == math.MaxInt64 || before.has(uint32(uid)) {
+		if t == math.MaxInt64 || before.has(uint32(uid)) || (since != nil && uint32(uid) <= stored && !since.has(uint32(uid))) {
 			continue
 		}
 		c := bi.bucket(t)
@@ -265,24 +267,32 @@ func withType(ctx context.Context, tx pgx.Tx, project string, sel selection, nam
 	return sel, nil
 }
 
-// firstSeen fills first with the first-ever event of the users whose
-// first event lies in the window; no user has one before it.
-func firstSeen(ctx context.Context, tx pgx.Tx, project string, w window, first []int64) error {
+// firstSeen fills first with the first-ever event of the stored users
+// (ids up to stored) whose first event lies in the window, and returns
+// the stored users whose first event is not before it: ids are dense from
+// 1, so the others began before the window, and none of their events,
+// stored or in the tail, starts a cohort of it.
+func firstSeen(ctx context.Context, tx pgx.Tx, project string, w window, stored uint32, first []int64) (*userSet, error) {
 	rows, err := tx.Query(ctx, `SELECT uid, floor(extract(epoch FROM first_seen))::bigint FROM rollup_users
-		WHERE project = $1 AND first_seen >= to_timestamp($2) AND first_seen < to_timestamp($3)`, project, w.start, w.end)
+		WHERE project = $1 AND first_seen >= to_timestamp($2)`, project, w.start)
 	if err != nil {
-		return fmt.Errorf("read first events: %w", err)
+		return nil, fmt.Errorf("read first events: %w", err)
 	}
+	since := newUserSet(stored)
 	var uid int32
 	var t int64
 	_, err = pgx.ForEachRow(rows, []any{&uid, &t}, func() error {
-		if int(uid) < len(first) {
+		if uid <= 0 || uint32(uid) > stored {
+			return nil // not in the snapshot maxUID read
+		}
+		since.add(uint32(uid))
+		if t < w.end {
 			first[uid] = t
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read first events: %w", err)
+		return nil, fmt.Errorf("read first events: %w", err)
 	}
-	return nil
+	return since, nil
 }

@@ -3,8 +3,6 @@ package stats
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -57,7 +55,8 @@ type batch struct {
 }
 
 // scan calls fn with the matching events of each row, rows in ascending
-// UTC day order. Only the columns needed are read.
+// UTC day order. The rows come from the process's cache where it holds
+// them (colcache.go).
 func scan(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
 	if sel.empty() {
 		return nil
@@ -69,48 +68,31 @@ func scan(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batc
 }
 
 func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
-	cols := []string{"key", "day", "uids", "secs", "sources"}
-	if !nd.secs {
-		cols[3] = "NULL::bytea"
-	}
-	if !sel.hasSource {
-		cols[4] = "NULL::bytea"
-	}
-	sql := `SELECT ` + strings.Join(cols, ", ") + ` FROM rollup_cols
-		WHERE project = $1 AND kind = 't' AND day BETWEEN $2 AND $3`
-	args := []any{sel.project, int32(sel.dayLo), int32(sel.dayHi)}
+	var keys []int64
 	if sel.types != nil {
-		sql += ` AND key = ANY($4)`
-		keys := make([]int64, len(sel.types))
+		keys = make([]int64, len(sel.types))
 		for i, t := range sel.types {
 			keys[i] = int64(t)
 		}
-		args = append(args, keys)
 	}
-	rows, err := tx.Query(ctx, sql+` ORDER BY day`, args...)
+	rows, err := storedColumns.read(ctx, tx, sel.project, 't', keys, sel.dayLo, sel.dayHi)
 	if err != nil {
-		return fmt.Errorf("read columns: %w", err)
+		return err
 	}
-	defer rows.Close()
 	var b batch
-	for rows.Next() {
-		v := rows.RawValues()
-		b.typeID, b.utcDay = uint32(be64(v[0])), rollup.Day(be32(v[1]))
+	for _, r := range rows {
+		b.typeID, b.utcDay = uint32(r.key), r.day
 		b.uids, b.secs, b.types = b.uids[:0], b.secs[:0], nil
-		uids, secs, srcs := v[2], v[3], v[4]
-		for i := 0; i+4 <= len(uids); i += 4 {
-			if sel.hasSource && le32(srcs[i:]) != sel.source {
+		for i := 0; i+4 <= len(r.uids); i += 4 {
+			if sel.hasSource && le32(r.sources[i:]) != sel.source {
 				continue
 			}
-			b.uids = append(b.uids, le32(uids[i:]))
+			b.uids = append(b.uids, le32(r.uids[i:]))
 			if nd.secs {
-				b.secs = append(b.secs, le32(secs[i:]))
+				b.secs = append(b.secs, le32(r.secs[i:]))
 			}
 		}
 		fn(&b)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read columns: %w", err)
 	}
 	return nil
 }
@@ -133,54 +115,41 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 			types[t] = true
 		}
 	}
-	wantTypes := nd.types || types != nil
-	cols := []string{"day", "chunk", "uids", "secs", "sources", "types", "ords"}
-	for i, off := range []bool{!nd.secs, !sel.hasSource, !wantTypes, len(others) == 0} {
-		if off {
-			cols[3+i] = "NULL::bytea"
-		}
-	}
-	rows, err := tx.Query(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM rollup_cols
-		WHERE project = $1 AND kind = 'p' AND key = ANY($2) AND day BETWEEN $3 AND $4 ORDER BY day`,
-		sel.project, sel.props[0], int32(sel.dayLo), int32(sel.dayHi))
+	rows, err := storedColumns.read(ctx, tx, sel.project, 'p', sel.props[0], sel.dayLo, sel.dayHi)
 	if err != nil {
-		return fmt.Errorf("read property columns: %w", err)
+		return err
 	}
-	defer rows.Close()
 	sets := make([][]uint64, len(others))
 	var b batch
 	var typesBuf []uint32
-	for rows.Next() {
-		v := rows.RawValues()
-		b.utcDay = rollup.Day(be32(v[0]))
-		chunk := int64(be64(v[1]))
-		uids, secs, srcs, typs, ords := v[2], v[3], v[4], v[5], v[6]
+	for _, r := range rows {
+		b.utcDay = r.day
 		for j, o := range others {
-			sets[j] = o[chunk]
+			sets[j] = o[r.chunk]
 		}
 		b.uids, b.secs, typesBuf = b.uids[:0], b.secs[:0], typesBuf[:0]
 	elements:
-		for i, k := 0, 0; i+4 <= len(uids); i, k = i+4, k+2 {
-			if sel.hasSource && le32(srcs[i:]) != sel.source {
+		for i, k := 0, 0; i+4 <= len(r.uids); i, k = i+4, k+2 {
+			if sel.hasSource && le32(r.sources[i:]) != sel.source {
 				continue
 			}
-			if types != nil && !types[le32(typs[i:])] {
+			if types != nil && !types[le32(r.types[i:])] {
 				continue
 			}
 			if len(sets) > 0 {
-				ord := uint32(binary.LittleEndian.Uint16(ords[k:]))
+				ord := uint32(binary.LittleEndian.Uint16(r.ords[k:]))
 				for _, s := range sets {
 					if int(ord>>6) >= len(s) || s[ord>>6]&(1<<(ord&63)) == 0 {
 						continue elements
 					}
 				}
 			}
-			b.uids = append(b.uids, le32(uids[i:]))
+			b.uids = append(b.uids, le32(r.uids[i:]))
 			if nd.secs {
-				b.secs = append(b.secs, le32(secs[i:]))
+				b.secs = append(b.secs, le32(r.secs[i:]))
 			}
 			if nd.types {
-				typesBuf = append(typesBuf, le32(typs[i:]))
+				typesBuf = append(typesBuf, le32(r.types[i:]))
 			}
 		}
 		b.types = nil
@@ -189,38 +158,27 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 		}
 		fn(&b)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read property columns: %w", err)
-	}
 	return nil
 }
 
 // chunkPositions returns, per chunk, the bit set of positions of events
 // holding one of the property values alts.
 func chunkPositions(ctx context.Context, tx pgx.Tx, sel *selection, alts []int64) (map[int64][]uint64, error) {
-	rows, err := tx.Query(ctx, `SELECT chunk, ords FROM rollup_cols
-		WHERE project = $1 AND kind = 'p' AND key = ANY($2) AND day BETWEEN $3 AND $4`,
-		sel.project, alts, int32(sel.dayLo), int32(sel.dayHi))
+	rows, err := storedColumns.read(ctx, tx, sel.project, 'p', alts, sel.dayLo, sel.dayHi)
 	if err != nil {
-		return nil, fmt.Errorf("read property positions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := map[int64][]uint64{}
-	for rows.Next() {
-		v := rows.RawValues()
-		chunk := int64(be64(v[0]))
-		s := out[chunk]
-		for k := 0; k+2 <= len(v[1]); k += 2 {
-			ord := uint32(binary.LittleEndian.Uint16(v[1][k:]))
+	for _, r := range rows {
+		s := out[r.chunk]
+		for k := 0; k+2 <= len(r.ords); k += 2 {
+			ord := uint32(binary.LittleEndian.Uint16(r.ords[k:]))
 			for int(ord>>6) >= len(s) {
 				s = append(s, 0)
 			}
 			s[ord>>6] |= 1 << (ord & 63)
 		}
-		out[chunk] = s
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read property positions: %w", err)
+		out[r.chunk] = s
 	}
 	return out, nil
 }

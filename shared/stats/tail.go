@@ -163,13 +163,27 @@ func (t *tail) clone() *tail {
 func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feedPart, lo, hi rollup.Day, firstSeen bool) error {
 	var subjects, types []string
 	seenS, seenT := map[string]bool{}, map[string]bool{}
+	// A user another tail found stored is known by the event's position,
+	// not looked up by subject; but a tail with first events reads them
+	// for each user (t.users).
+	known := func(part *feedPart, i int) uint32 {
+		if firstSeen {
+			return 0
+		}
+		// An id above t.stored is of a user this snapshot does not hold
+		// yet: a newer snapshot's query found it.
+		if u := part.storedUIDs()[i].Load(); u <= t.stored {
+			return u
+		}
+		return 0
+	}
 	for _, part := range parts {
 		for i := range part.evs {
 			e := &part.evs[i]
 			if e.utcDay < lo || e.utcDay > hi {
 				continue
 			}
-			if _, ok := t.ids[e.subject]; !ok && e.subject != "" && !seenS[e.subject] {
+			if _, ok := t.ids[e.subject]; !ok && e.subject != "" && !seenS[e.subject] && known(part, i) == 0 {
 				seenS[e.subject] = true
 				subjects = append(subjects, e.subject)
 			}
@@ -210,7 +224,12 @@ func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feed
 			}
 			var uid uint32
 			if e.subject != "" {
-				uid = t.ids[e.subject]
+				if uid = known(part, i); uid == 0 {
+					uid = t.ids[e.subject]
+					if uid <= t.stored {
+						part.storedUIDs()[i].Store(uid)
+					}
+				}
 			}
 			t.evs = append(t.evs, tailEvent{
 				at: e.at, utcDay: e.utcDay, sec: e.sec, uid: uid,

@@ -1,0 +1,182 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
+
+// colRow is one row of rollup_cols as stored: its columns are the
+// little-endian arrays the materializer wrote (scan.go reads them).
+type colRow struct {
+	key                              int64
+	day                              rollup.Day
+	chunk                            int64
+	uids, secs, sources, types, ords []byte
+}
+
+func (r *colRow) size() int {
+	return len(r.uids) + len(r.secs) + len(r.sources) + len(r.types) + len(r.ords) + 160
+}
+
+// colCache keeps rows of rollup_cols, so that a query over the columns
+// reads from PostgreSQL only the list of rows its snapshot holds and the
+// contents of those it has not met: while the rollups are behind, every
+// query reads the columns of every day the feed touches, and sending them
+// again each time took as much of PostgreSQL as the materializer's
+// slowest statement (a sustained scattered load; docs/performance.md).
+// A row never changes once written: the materializer adds chunks under new
+// ids of a sequence, and compaction replaces chunks by new ones. So an
+// entry keyed by the database's instance id, the row's kind, key and chunk
+// is never stale, and the listing in the query's own snapshot says which
+// rows count. Bounded by bytes held; when full, entries the map's order
+// picks go first. Safe for concurrent use; one per process.
+type colCache struct {
+	mu    sync.Mutex
+	rows  map[colKey]*colRow
+	bytes int
+	limit int
+	// fetched counts the rows read from PostgreSQL (tests).
+	fetched int
+}
+
+type colKey struct {
+	instance   string
+	kind       byte
+	key, chunk int64
+}
+
+// storedColumns is the process's cache: 64 MB holds the columns of about
+// five million events, beside the feed and tail caches (tens of MB each).
+var storedColumns = &colCache{limit: 64 << 20}
+
+// colKinds are the kinds of rollup_cols rows, as SQL literals.
+var colKinds = map[byte]string{'t': `'t'`, 'p': `'p'`}
+
+// read returns project's rows of rollup_cols of kind with one of keys
+// (every key when keys is nil) of UTC days [lo, hi], as tx's snapshot holds
+// them, in ascending day order.
+func (c *colCache) read(ctx context.Context, tx pgx.Tx, project string, kind byte, keys []int64, lo, hi rollup.Day) ([]*colRow, error) {
+	where := `project = $1 AND kind = ` + colKinds[kind] + ` AND day BETWEEN $2 AND $3`
+	args := []any{project, int32(lo), int32(hi)}
+	if keys != nil {
+		where += ` AND key = ANY($4)`
+		args = append(args, keys)
+	}
+	instance, err := instanceID(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT key, day, chunk FROM rollup_cols WHERE `+where+` ORDER BY day`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
+	}
+	var listed []colKey
+	var days []rollup.Day
+	for rows.Next() {
+		v := rows.RawValues()
+		listed = append(listed, colKey{instance, kind, int64(be64(v[0])), int64(be64(v[2]))})
+		days = append(days, rollup.Day(be32(v[1])))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
+	}
+	out := make([]*colRow, len(listed))
+	missing := 0
+	c.mu.Lock()
+	for i, k := range listed {
+		if out[i] = c.rows[k]; out[i] == nil {
+			missing++
+		}
+	}
+	c.mu.Unlock()
+	if missing == 0 {
+		return out, nil
+	}
+	// Most rows missing (a cold cache): the range at once, as the listing
+	// read it; a few: those by their keys.
+	sel := `SELECT key, day, chunk, uids, secs, sources, types, ords FROM rollup_cols WHERE `
+	if missing > len(listed)/2 {
+		rows, err = tx.Query(ctx, sel+where, args...)
+	} else {
+		ks, ds, cs := make([]int64, 0, missing), make([]int32, 0, missing), make([]int64, 0, missing)
+		for i, r := range out {
+			if r == nil {
+				ks, ds, cs = append(ks, listed[i].key), append(ds, int32(days[i])), append(cs, listed[i].chunk)
+			}
+		}
+		rows, err = tx.Query(ctx, sel+`project = $1 AND kind = `+colKinds[kind]+`
+			AND (key, day, chunk) IN (SELECT * FROM unnest($2::bigint[], $3::int[], $4::bigint[]))`, project, ks, ds, cs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	read := make(map[colKey]*colRow, missing)
+	for rows.Next() {
+		v := rows.RawValues()
+		// RawValues are the connection's buffer: copied, into one
+		// allocation per row.
+		n := 0
+		for _, b := range v[3:] {
+			n += len(b)
+		}
+		buf := make([]byte, 0, n)
+		col := func(b []byte) []byte {
+			buf = append(buf, b...)
+			return buf[len(buf)-len(b) : len(buf) : len(buf)]
+		}
+		r := &colRow{key: int64(be64(v[0])), day: rollup.Day(be32(v[1])), chunk: int64(be64(v[2]))}
+		r.uids, r.secs, r.sources, r.types, r.ords = col(v[3]), col(v[4]), col(v[5]), col(v[6]), col(v[7])
+		read[colKey{instance, kind, r.key, r.chunk}] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fetched += len(read)
+	for i, k := range listed {
+		if out[i] != nil {
+			continue
+		}
+		r, ok := read[k]
+		if !ok {
+			// Listed and gone in the same snapshot cannot be.
+			return nil, fmt.Errorf("read columns: chunk %d of key %d not found", k.chunk, k.key)
+		}
+		out[i] = r
+		c.put(k, r)
+	}
+	return out, nil
+}
+
+// put keeps one row, making room first; c.mu is held.
+func (c *colCache) put(k colKey, r *colRow) {
+	size := r.size()
+	if size > c.limit/4 {
+		return
+	}
+	if c.rows == nil {
+		c.rows = map[colKey]*colRow{}
+	}
+	if _, ok := c.rows[k]; ok {
+		return
+	}
+	if c.bytes+size > c.limit {
+		// A tenth at a time, so that a full cache does not pay one
+		// eviction per row.
+		for old, e := range c.rows {
+			delete(c.rows, old)
+			c.bytes -= e.size()
+			if c.bytes+size <= c.limit*9/10 {
+				break
+			}
+		}
+	}
+	c.rows[k] = r
+	c.bytes += size
+}
