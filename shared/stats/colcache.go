@@ -59,17 +59,13 @@ var colKinds = map[byte]string{'t': `'t'`, 'p': `'p'`}
 
 // read returns project's rows of rollup_cols of kind with one of keys
 // (every key when keys is nil) of UTC days [lo, hi], as tx's snapshot holds
-// them, in ascending day order.
-func (c *colCache) read(ctx context.Context, tx pgx.Tx, project string, kind byte, keys []int64, lo, hi rollup.Day) ([]*colRow, error) {
+// them, in ascending day order; instance is the database's instance id.
+func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string, kind byte, keys []int64, lo, hi rollup.Day) ([]*colRow, error) {
 	where := `project = $1 AND kind = ` + colKinds[kind] + ` AND day BETWEEN $2 AND $3`
 	args := []any{project, int32(lo), int32(hi)}
 	if keys != nil {
 		where += ` AND key = ANY($4)`
 		args = append(args, keys)
-	}
-	instance, err := instanceID(ctx, tx)
-	if err != nil {
-		return nil, err
 	}
 	rows, err := tx.Query(ctx, `SELECT key, day, chunk FROM rollup_cols WHERE `+where+` ORDER BY day`, args...)
 	if err != nil {

@@ -88,6 +88,10 @@ func baseSelection(ctx context.Context, tx pgx.Tx, q *Query) (sel selection, ok 
 		}
 		sel.props = append(sel.props, ids)
 	}
+	// Once per query, for every scan of it (the column cache's key).
+	if sel.instance, err = instanceID(ctx, tx); err != nil {
+		return sel, false, err
+	}
 	return sel, true, nil
 }
 

@@ -33,7 +33,11 @@ type ColumnRow struct {
 // Read returns the project's rows of kind ('t' or 'p') of UTC days
 // [lo, hi], as a query's scan reads them.
 func (c *ColumnCache) Read(ctx context.Context, tx pgx.Tx, project string, kind byte, lo, hi rollup.Day) ([]ColumnRow, error) {
-	rows, err := c.c.read(ctx, tx, project, kind, nil, lo, hi)
+	instance, err := instanceID(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.c.read(ctx, tx, instance, project, kind, nil, lo, hi)
 	out := make([]ColumnRow, len(rows))
 	for i, r := range rows {
 		out[i] = ColumnRow{r.key, r.day, r.chunk, r.uids, r.secs, r.sources, r.types, r.ords}

@@ -11,7 +11,9 @@ import (
 
 // selection picks events of one project from rollup_cols.
 type selection struct {
-	project string
+	// instance is the database's instance id (colCache).
+	instance string
+	project  string
 	// types limits events to these type ids; nil means every type.
 	types []uint32
 	// source limits events to one source id when hasSource.
@@ -75,7 +77,7 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 			keys[i] = int64(t)
 		}
 	}
-	rows, err := storedColumns.read(ctx, tx, sel.project, 't', keys, sel.dayLo, sel.dayHi)
+	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 't', keys, sel.dayLo, sel.dayHi)
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 			types[t] = true
 		}
 	}
-	rows, err := storedColumns.read(ctx, tx, sel.project, 'p', sel.props[0], sel.dayLo, sel.dayHi)
+	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 'p', sel.props[0], sel.dayLo, sel.dayHi)
 	if err != nil {
 		return err
 	}
@@ -164,7 +166,7 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 // chunkPositions returns, per chunk, the bit set of positions of events
 // holding one of the property values alts.
 func chunkPositions(ctx context.Context, tx pgx.Tx, sel *selection, alts []int64) (map[int64][]uint64, error) {
-	rows, err := storedColumns.read(ctx, tx, sel.project, 'p', alts, sel.dayLo, sel.dayHi)
+	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 'p', alts, sel.dayLo, sel.dayHi)
 	if err != nil {
 		return nil, err
 	}
