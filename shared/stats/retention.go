@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -199,7 +200,7 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
 		// First-ever event of any kind: rollup_users knows it, but for
 		// the tail's events, which may come first.
-		if since, err = firstSeen(ctx, tx, q.Project, w, stored, first); err != nil {
+		if since, err = firstSeen(ctx, tx, &sel, w, stored, first); err != nil {
 			return err
 		}
 		tl.scan(tailStart, addFirst)
@@ -271,28 +272,59 @@ func withType(ctx context.Context, tx pgx.Tx, project string, sel selection, nam
 // (ids up to stored) whose first event lies in the window, and returns
 // the stored users whose first event is not before it: ids are dense from
 // 1, so the others began before the window, and none of their events,
-// stored or in the tail, starts a cohort of it.
-func firstSeen(ctx context.Context, tx pgx.Tx, project string, w window, stored uint32, first []int64) (*userSet, error) {
-	rows, err := tx.Query(ctx, `SELECT uid, floor(extract(epoch FROM first_seen))::bigint FROM rollup_users
-		WHERE project = $1 AND first_seen >= to_timestamp($2)`, project, w.start)
+// stored or in the tail, starts a cohort of it. What it reads is kept for
+// the queries that see the same rollups (firstSeenCache).
+func firstSeen(ctx context.Context, tx pgx.Tx, sel *selection, w window, stored uint32, first []int64) (*userSet, error) {
+	version, err := rollup.Version(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	instance := sel.instance
+	if instance == "" { // a selection that stopped early (baseSelection)
+		if instance, err = instanceID(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	key := firstSeenKey{instance: instance, project: sel.project, version: version, start: w.start, stored: stored}
+	read, ok := firstSeenUsers.get(key)
+	if !ok {
+		if read, err = readFirstSeen(ctx, tx, key); err != nil {
+			return nil, err
+		}
+		firstSeenUsers.put(*read)
+	}
+	since := newUserSet(stored)
+	for i, uid := range read.uids {
+		since.add(uid)
+		if t := read.firsts[i]; t < w.end {
+			first[uid] = t
+		}
+	}
+	return since, nil
+}
+
+// readFirstSeen reads the stored users (ids up to k.stored) whose first
+// event is at or after k.start.
+func readFirstSeen(ctx context.Context, tx pgx.Tx, k firstSeenKey) (*firstSeenEntry, error) {
+	// first_seen goes out as it is stored and is cut to whole seconds here
+	// (Unix floors, as the columns do): PostgreSQL's extract(epoch) is a
+	// numeric, and computing it took as long as the read of the rows.
+	rows, err := tx.Query(ctx, `SELECT uid, first_seen FROM rollup_users
+		WHERE project = $1 AND first_seen >= $2`, k.project, time.Unix(k.start, 0))
 	if err != nil {
 		return nil, fmt.Errorf("read first events: %w", err)
 	}
-	since := newUserSet(stored)
+	e := &firstSeenEntry{key: k}
 	var uid int32
-	var t int64
-	_, err = pgx.ForEachRow(rows, []any{&uid, &t}, func() error {
-		if uid <= 0 || uint32(uid) > stored {
-			return nil // not in the snapshot maxUID read
-		}
-		since.add(uint32(uid))
-		if t < w.end {
-			first[uid] = t
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&uid, &at}, func() error {
+		if uid > 0 && uint32(uid) <= k.stored { // else not in the snapshot maxUID read
+			e.uids, e.firsts = append(e.uids, uint32(uid)), append(e.firsts, at.Unix())
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read first events: %w", err)
 	}
-	return since, nil
+	return e, nil
 }

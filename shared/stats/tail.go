@@ -1,10 +1,13 @@
 package stats
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,6 +65,24 @@ type tail struct {
 	// ids and typeIDs are the ids given to the tail's subjects and types
 	// (add).
 	ids, typeIDs map[string]uint32
+	// index groups evs by UTC day for scan, once the tail is complete.
+	index *tailIndex
+}
+
+// tailIndex is a tail's events by UTC day, made by the first scan: a
+// tail is kept and scanned by every query while the rollups stand still
+// (tailCache), and gathering its events into day batches again for each
+// was most of what an unfiltered query over a long tail cost.
+type tailIndex struct {
+	once sync.Once
+	days []tailDay
+}
+
+// tailDay is one UTC day of a tail: the positions of its events in the
+// tail, and all of them as one batch.
+type tailDay struct {
+	at  []int32
+	all batch
 }
 
 // tailPlan says how a query counts the feed's events (the tail).
@@ -135,7 +156,7 @@ func loadTail(ctx context.Context, tx pgx.Tx, q *Query, lo, hi rollup.Day, top u
 		t, fresh = base.clone(), rest
 	} else {
 		t = &tail{instance: instance, version: version, stored: top, top: top, names: map[uint32]string{}, firstSeen: map[uint32]int64{},
-			ids: map[string]uint32{}, typeIDs: map[string]uint32{}}
+			ids: map[string]uint32{}, typeIDs: map[string]uint32{}, index: &tailIndex{}}
 	}
 	parts, err := decodedFeed.read(ctx, tx, instance, q.Project, fresh)
 	if err != nil {
@@ -155,6 +176,7 @@ func (t *tail) clone() *tail {
 	c.evs = slices.Clip(t.evs) // an append copies
 	c.names, c.firstSeen = maps.Clone(t.names), maps.Clone(t.firstSeen)
 	c.ids, c.typeIDs = maps.Clone(t.ids), maps.Clone(t.typeIDs)
+	c.index = &tailIndex{}
 	return &c
 }
 
@@ -272,7 +294,7 @@ func (t *tail) users(ctx context.Context, tx pgx.Tx, instance, project string, s
 		}
 	}
 	if len(ask) > 0 {
-		rows, err := tx.Query(ctx, `SELECT s.s, u.uid, floor(extract(epoch FROM u.first_seen))::bigint FROM unnest($2::text[]) AS s(s)
+		rows, err := tx.Query(ctx, `SELECT s.s, u.uid, u.first_seen FROM unnest($2::text[]) AS s(s)
 			CROSS JOIN LATERAL (SELECT uid, first_seen FROM rollup_users WHERE project = $1 AND subject = s.s LIMIT 1) u`, project, ask)
 		if err != nil {
 			return nil, fmt.Errorf("read tail users: %w", err)
@@ -280,8 +302,9 @@ func (t *tail) users(ctx context.Context, tx pgx.Tx, instance, project string, s
 		found := make(map[string]storedUser, len(ask))
 		var s string
 		var uid int32
-		var first int64
-		if _, err := pgx.ForEachRow(rows, []any{&s, &uid, &first}, func() error {
+		var at time.Time
+		if _, err := pgx.ForEachRow(rows, []any{&s, &uid, &at}, func() error {
+			first := at.Unix() // whole seconds, as firstSeen reads them
 			out[s] = uint32(uid)
 			t.firstSeen[uint32(uid)] = first
 			knownUsers.put(uidKey{instance, project, s}, uint32(uid))
@@ -343,28 +366,66 @@ func (f *tailFilter) match(e *tailEvent) bool {
 }
 
 // scan calls fn with the tail's events that f keeps, in batches of one
-// UTC day, as scan does with the columns: every column filled.
+// UTC day, as scan does with the columns: every column filled. Like the
+// columns' batches, a batch may be shared: fn must not change it.
 func (t *tail) scan(f tailFilter, fn func(*batch)) {
 	if t == nil {
 		return
 	}
-	byDay := map[rollup.Day]*batch{}
-	var days []rollup.Day
-	for i := range t.evs {
-		e := &t.evs[i]
-		if !f.match(e) {
+	// Every event of a day passes a filter of days alone.
+	whole := f.types == nil && f.source == "" && len(f.props) == 0
+	for _, d := range t.byDay() {
+		if d.all.utcDay < f.dayLo || d.all.utcDay > f.dayHi {
 			continue
 		}
-		b := byDay[e.utcDay]
-		if b == nil {
-			b = &batch{utcDay: e.utcDay, types: []uint32{}}
-			byDay[e.utcDay] = b
-			days = append(days, e.utcDay)
+		if whole {
+			b := d.all
+			fn(&b)
+			continue
 		}
-		b.uids, b.secs, b.types = append(b.uids, e.uid), append(b.secs, e.sec), append(b.types, e.typeID)
+		b := &batch{utcDay: d.all.utcDay, types: []uint32{}}
+		for _, i := range d.at {
+			e := &t.evs[i]
+			if f.match(e) {
+				b.uids, b.secs, b.types = append(b.uids, e.uid), append(b.secs, e.sec), append(b.types, e.typeID)
+			}
+		}
+		if len(b.uids) > 0 {
+			fn(b)
+		}
 	}
-	slices.Sort(days)
-	for _, d := range days {
-		fn(byDay[d])
+}
+
+// byDay returns t's events by UTC day, ascending (tailIndex).
+func (t *tail) byDay() []tailDay {
+	if t.index == nil {
+		return groupByDay(t.evs)
 	}
+	t.index.once.Do(func() { t.index.days = groupByDay(t.evs) })
+	return t.index.days
+}
+
+func groupByDay(evs []tailEvent) []tailDay {
+	byDay := map[rollup.Day]*tailDay{}
+	for i := range evs {
+		e := &evs[i]
+		d := byDay[e.utcDay]
+		if d == nil {
+			d = &tailDay{all: batch{utcDay: e.utcDay}}
+			byDay[e.utcDay] = d
+		}
+		d.at = append(d.at, int32(i))
+	}
+	out := make([]tailDay, 0, len(byDay))
+	for _, d := range byDay {
+		n := len(d.at)
+		d.all.uids, d.all.secs, d.all.types = make([]uint32, n), make([]uint32, n), make([]uint32, n)
+		for j, i := range d.at {
+			e := &evs[i]
+			d.all.uids[j], d.all.secs[j], d.all.types[j] = e.uid, e.sec, e.typeID
+		}
+		out = append(out, *d)
+	}
+	slices.SortFunc(out, func(a, b tailDay) int { return cmp.Compare(a.all.utcDay, b.all.utcDay) })
+	return out
 }
