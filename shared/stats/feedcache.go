@@ -21,6 +21,8 @@ type feedEvent struct {
 	sec     uint32
 	subject string
 	typ     string
+	// typeIdx is typ's position in its part's types.
+	typeIdx uint32
 	source  string
 }
 
@@ -29,6 +31,9 @@ type feedEvent struct {
 // half of what an unfiltered query over a long tail cost.
 type feedPart struct {
 	evs []feedEvent
+	// types are the part's distinct event types: a tail gives each an id
+	// once per part rather than once per event.
+	types []string
 	// raw are the events' properties as stored (JSON), until parsed.
 	raw   [][]byte
 	once  sync.Once
@@ -154,10 +159,17 @@ func (c *feedCache) put(k feedKey, part *feedPart) {
 
 func toFeedPart(evs []rollup.Event) *feedPart {
 	p := &feedPart{evs: make([]feedEvent, len(evs)), raw: make([][]byte, len(evs))}
+	index := map[string]uint32{}
 	for i, e := range evs {
 		at := e.Time.Unix()
 		d := rollup.DayOf(e.Time, time.UTC)
-		p.evs[i] = feedEvent{at: at, utcDay: d, sec: uint32(at - int64(d)*86400), subject: e.Subject, typ: e.Type, source: e.Source}
+		k, ok := index[e.Type]
+		if !ok {
+			k = uint32(len(p.types))
+			index[e.Type] = k
+			p.types = append(p.types, e.Type)
+		}
+		p.evs[i] = feedEvent{at: at, utcDay: d, sec: uint32(at - int64(d)*86400), subject: e.Subject, typ: e.Type, typeIdx: k, source: e.Source}
 		p.raw[i] = e.Props
 	}
 	return p

@@ -199,19 +199,27 @@ func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feed
 		}
 		return 0
 	}
-	for _, part := range parts {
+	// used[k][j]: whether parts[k] has an event of the days of its type j.
+	used := make([][]bool, len(parts))
+	n := 0
+	for k, part := range parts {
+		used[k] = make([]bool, len(part.types))
 		for i := range part.evs {
 			e := &part.evs[i]
 			if e.utcDay < lo || e.utcDay > hi {
 				continue
 			}
+			n++
+			used[k][e.typeIdx] = true
 			if _, ok := t.ids[e.subject]; !ok && e.subject != "" && !seenS[e.subject] && known(part, i) == 0 {
 				seenS[e.subject] = true
 				subjects = append(subjects, e.subject)
 			}
-			if _, ok := t.typeIDs[e.typ]; !ok && !seenT[e.typ] {
-				seenT[e.typ] = true
-				types = append(types, e.typ)
+		}
+		for j, typ := range part.types {
+			if _, ok := t.typeIDs[typ]; !ok && used[k][j] && !seenT[typ] {
+				seenT[typ] = true
+				types = append(types, typ)
 			}
 		}
 	}
@@ -238,7 +246,14 @@ func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feed
 		return err
 	}
 	maps.Copy(t.ids, uids)
-	for _, part := range parts {
+	t.evs = slices.Grow(t.evs, n)
+	for k, part := range parts {
+		ids := make([]uint32, len(part.types))
+		for j, typ := range part.types {
+			if used[k][j] {
+				ids[j] = t.typeIDs[typ]
+			}
+		}
 		for i := range part.evs {
 			e := &part.evs[i]
 			if e.utcDay < lo || e.utcDay > hi {
@@ -255,7 +270,7 @@ func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feed
 			}
 			t.evs = append(t.evs, tailEvent{
 				at: e.at, utcDay: e.utcDay, sec: e.sec, uid: uid,
-				typeID: t.typeIDs[e.typ], typ: e.typ, source: e.source, part: part, i: i,
+				typeID: ids[e.typeIdx], typ: e.typ, source: e.source, part: part, i: i,
 			})
 		}
 	}
