@@ -587,6 +587,36 @@ func Members(obj []byte, fn func(key string, val []byte)) error {
 	})
 }
 
+// LastMember returns the raw value of the last member of obj named key,
+// and whether there is one, when obj is one JSON object (whitespace
+// around it allowed); otherwise the syntax error. Unlike Members it
+// decodes no key that cannot be the one asked for.
+func LastMember(obj []byte, key string) (val []byte, found bool, err error) {
+	if err := plainScanner(obj).whole(); err != nil {
+		return nil, false, err
+	}
+	if i := skipWS(obj, 0); i >= len(obj) || obj[i] != '{' {
+		return nil, false, plainScanner(obj).unexpected(i)
+	}
+	_, err = plainScanner(obj).members(0, func(k, v []byte) error {
+		if keyIs(k, key) {
+			val, found = v, true
+		}
+		return nil
+	})
+	return val, found, err
+}
+
+// keyIs reports whether the quoted key a scan accepted decodes to key:
+// a key without escapes in valid UTF-8 is its own text.
+func keyIs(quoted []byte, key string) bool {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner) == key
+	}
+	return unquote(quoted) == key
+}
+
 // Unquote decodes a JSON string that a scan accepted (quotes included),
 // as encoding/json does.
 func Unquote(q []byte) string { return unquote(q) }

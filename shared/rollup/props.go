@@ -51,16 +51,7 @@ func EventProps(props []byte) []PropValue {
 	var members []member
 	err := event.Members(props, func(k string, raw []byte) {
 		m := member{p: PropValue{Key: k}}
-		switch c := raw[0]; {
-		case c == '"':
-			m.p.Value, m.ok = string(propString)+event.Unquote(raw), true
-		case c == 't' || c == 'f':
-			m.p.Value, m.ok = string(propBool)+string(raw), true
-		case c == '-' || (c >= '0' && c <= '9'):
-			var canon string
-			canon, m.ok = CanonicalNumber(string(raw))
-			m.p.Value = string(propNumber) + canon
-		}
+		m.p.Value, m.ok = scalarValue(raw)
 		members = append(members, m)
 	})
 	if err != nil {
@@ -88,6 +79,36 @@ func EventProps(props []byte) []PropValue {
 		out = append(out, m.p)
 	}
 	return out
+}
+
+// PropValueOf returns the value of key among EventProps(props), and
+// whether it has one, reading only that member: a filter on one key
+// needs no other.
+func PropValueOf(props []byte, key string) (string, bool) {
+	if len(props) == 0 {
+		return "", false
+	}
+	raw, found, err := event.LastMember(props, key)
+	if err != nil || !found {
+		return "", false
+	}
+	return scalarValue(raw)
+}
+
+// scalarValue returns a member's value as PropValue holds it, and whether
+// it is a scalar that can equal a filter value.
+func scalarValue(raw []byte) (string, bool) {
+	switch c := raw[0]; {
+	case c == '"':
+		return string(propString) + event.Unquote(raw), true
+	case c == 't' || c == 'f':
+		return string(propBool) + string(raw), true
+	case c == '-' || (c >= '0' && c <= '9'):
+		if canon, ok := CanonicalNumber(string(raw)); ok {
+			return string(propNumber) + canon, true
+		}
+	}
+	return "", false
 }
 
 // FilterValues returns the property values that the filter prop.KEY=VALUE

@@ -59,6 +59,29 @@ func TestEventProps(t *testing.T) {
 	}
 }
 
+func TestPropValueOf(t *testing.T) {
+	for _, tc := range []struct {
+		in, key, want string
+		ok            bool
+	}{
+		{``, "plan", "", false},
+		{`[1]`, "plan", "", false},
+		{`{"plan": "pro"`, "plan", "", false},
+		{` {"plan": "pro", "n": 5.0} `, "plan", "spro", true},
+		{`{"plan": "pro", "n": 5.0}`, "n", "n5e0", true},
+		{`{"plan": "pro"}`, "n", "", false},
+		{`{"a": {"plan": "pro"}}`, "plan", "", false},
+		{`{"pl\u0061n": "x"}`, "plan", "sx", true},
+		{`{"a": 1, "a": "x"}`, "a", "sx", true},
+		{`{"a": 1, "a": null}`, "a", "", false},
+		{`{"a": null, "a": true}`, "a", "btrue", true},
+	} {
+		v, ok := PropValueOf([]byte(tc.in), tc.key)
+		assert.Equal(t, tc.want, v, "%s %s", tc.in, tc.key)
+		assert.Equal(t, tc.ok, ok, "%s %s", tc.in, tc.key)
+	}
+}
+
 func TestCanonicalNumber(t *testing.T) {
 	for in, want := range map[string]string{
 		"5": "5e0", "5.0": "5e0", "50e-1": "5e0", "5E+0": "5e0", "5e0000000000": "5e0", "0.5e001": "5e0",
@@ -128,6 +151,21 @@ func FuzzEventProps(f *testing.F) {
 		got, want := sortedProps(EventProps(b)), sortedProps(decodedProps(b))
 		if !slices.Equal(got, want) {
 			t.Fatalf("EventProps(%q) = %q, encoding/json gives %q", b, got, want)
+		}
+		// PropValueOf, one key at a time, says the same: for every key
+		// the object has (scalar or not) and for one it has not.
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(b, &m)
+		keys := []string{"absent"}
+		for k := range m {
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
+			v, ok := PropValueOf(b, k)
+			i := slices.IndexFunc(want, func(p PropValue) bool { return p.Key == k })
+			if ok != (i >= 0) || (ok && v != want[i].Value) {
+				t.Fatalf("PropValueOf(%q, %q) = %q, %t; encoding/json gives %q", b, k, v, ok, want)
+			}
 		}
 	})
 }

@@ -26,18 +26,21 @@ type feedEvent struct {
 	source  string
 }
 
-// feedPart is one feed row's events. Their properties are parsed the first
-// time a query filters on them: most queries do not, and parsing them was
-// half of what an unfiltered query over a long tail cost.
+// feedPart is one feed row's events. Their properties are read only for
+// a query that filters on them, and then only the keys it filters on:
+// most queries filter on nothing, and parsing every event's every
+// property was most of what a filtered query over a long tail cost.
 type feedPart struct {
 	evs []feedEvent
 	// types are the part's distinct event types: a tail gives each an id
 	// once per part rather than once per event.
 	types []string
-	// raw are the events' properties as stored (JSON), until parsed.
-	raw   [][]byte
-	once  sync.Once
-	props [][]rollup.PropValue
+	// raw are the events' properties as stored (JSON).
+	raw [][]byte
+	// values[key] holds each event's value of key (rollup.PropValueOf,
+	// "" for none), once a query filtered on key.
+	valuesMu sync.Mutex
+	values   map[string][]string
 	// stored holds, per event, its user's id once a tail found the user
 	// stored (0 until then): such an id never changes, so that a tail
 	// built again after a materialization step, as every query's is then,
@@ -52,17 +55,24 @@ func (p *feedPart) storedUIDs() []atomic.Uint32 {
 	return p.stored
 }
 
-// propsOf returns the properties of event i, parsing the whole row's on
-// the first call.
-func (p *feedPart) propsOf(i int) []rollup.PropValue {
-	p.once.Do(func() {
-		p.props = make([][]rollup.PropValue, len(p.raw))
-		for j, b := range p.raw {
-			p.props[j] = rollup.EventProps(b)
-		}
-		p.raw = nil
-	})
-	return p.props[i]
+// valuesOf returns each event's value of property key as
+// rollup.PropValue holds it ("" when it has none), reading them on the
+// first call for key.
+func (p *feedPart) valuesOf(key string) []string {
+	p.valuesMu.Lock()
+	defer p.valuesMu.Unlock()
+	if v, ok := p.values[key]; ok {
+		return v
+	}
+	v := make([]string, len(p.raw))
+	for i, b := range p.raw {
+		v[i], _ = rollup.PropValueOf(b, key)
+	}
+	if p.values == nil {
+		p.values = map[string][]string{}
+	}
+	p.values[key] = v
+	return v
 }
 
 // feedCache keeps feed rows decoded, so that each is decoded (and its

@@ -38,7 +38,7 @@ type tailEvent struct {
 	typeID uint32
 	typ    string
 	source string
-	// part and i find its properties (part.propsOf), parsed only for a
+	// part and i find its properties (part.valuesOf), read only for a
 	// query that filters on them.
 	part *feedPart
 	i    int
@@ -211,7 +211,10 @@ func (t *tail) add(ctx context.Context, tx pgx.Tx, project string, parts []*feed
 			}
 			n++
 			used[k][e.typeIdx] = true
-			if _, ok := t.ids[e.subject]; !ok && e.subject != "" && !seenS[e.subject] && known(part, i) == 0 {
+			if e.subject == "" || known(part, i) != 0 {
+				continue
+			}
+			if _, ok := t.ids[e.subject]; !ok && !seenS[e.subject] {
 				seenS[e.subject] = true
 				subjects = append(subjects, e.subject)
 			}
@@ -346,10 +349,17 @@ type tailFilter struct {
 	types []string
 	// source, when set, is the source kept.
 	source string
-	// props are ANDed filters, each its alternative values.
-	props [][]rollup.PropValue
+	// props are ANDed filters.
+	props []propFilter
 	// dayLo and dayHi bound the UTC days kept, inclusive.
 	dayLo, dayHi rollup.Day
+}
+
+// propFilter keeps the events whose property key has one of values (as
+// rollup.PropValue holds them: rollup.FilterValues' alternatives).
+type propFilter struct {
+	key    string
+	values []string
 }
 
 // filterOf returns q's source and property filters, for the UTC days
@@ -357,12 +367,26 @@ type tailFilter struct {
 func filterOf(q *Query, types []string, lo, hi rollup.Day) tailFilter {
 	f := tailFilter{types: types, source: q.Source, dayLo: lo, dayHi: hi}
 	for _, p := range q.Props {
-		f.props = append(f.props, rollup.FilterValues(p.Key, p.Value))
+		pf := propFilter{key: p.Key}
+		for _, v := range rollup.FilterValues(p.Key, p.Value) {
+			pf.values = append(pf.values, v.Value)
+		}
+		f.props = append(f.props, pf)
 	}
 	return f
 }
 
-func (f *tailFilter) match(e *tailEvent) bool {
+// matcher matches a tail's events against a filter, keeping the property
+// values of the feed row it last met: a tail's events of one row come
+// together.
+type matcher struct {
+	f      *tailFilter
+	part   *feedPart
+	values [][]string
+}
+
+func (m *matcher) match(e *tailEvent) bool {
+	f := m.f
 	if e.utcDay < f.dayLo || e.utcDay > f.dayHi {
 		return false
 	}
@@ -372,8 +396,17 @@ func (f *tailFilter) match(e *tailEvent) bool {
 	if f.source != "" && e.source != f.source {
 		return false
 	}
-	for _, alts := range f.props {
-		if !slices.ContainsFunc(e.part.propsOf(e.i), func(v rollup.PropValue) bool { return slices.Contains(alts, v) }) {
+	if len(f.props) == 0 {
+		return true
+	}
+	if e.part != m.part {
+		m.part, m.values = e.part, m.values[:0]
+		for _, p := range f.props {
+			m.values = append(m.values, e.part.valuesOf(p.key))
+		}
+	}
+	for k, p := range f.props {
+		if v := m.values[k][e.i]; v == "" || !slices.Contains(p.values, v) {
 			return false
 		}
 	}
@@ -389,6 +422,7 @@ func (t *tail) scan(f tailFilter, fn func(*batch)) {
 	}
 	// Every event of a day passes a filter of days alone.
 	whole := f.types == nil && f.source == "" && len(f.props) == 0
+	m := &matcher{f: &f}
 	for _, d := range t.byDay() {
 		if d.all.utcDay < f.dayLo || d.all.utcDay > f.dayHi {
 			continue
@@ -401,7 +435,7 @@ func (t *tail) scan(f tailFilter, fn func(*batch)) {
 		b := &batch{utcDay: d.all.utcDay, types: []uint32{}}
 		for _, i := range d.at {
 			e := &t.evs[i]
-			if f.match(e) {
+			if m.match(e) {
 				b.uids, b.secs, b.types = append(b.uids, e.uid), append(b.secs, e.sec), append(b.types, e.typeID)
 			}
 		}
