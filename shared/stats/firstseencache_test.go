@@ -15,7 +15,6 @@ import (
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
-	"github.com/eventfn/eventfn/shared/testenv"
 )
 
 // TestRetentionSeesAFirstEventMovedBackWithoutNewUsers asks the columns'
@@ -27,11 +26,7 @@ import (
 func TestRetentionSeesAFirstEventMovedBackWithoutNewUsers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testenv.Database(t)
-	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2})
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool))
+	url, pool := migratedDatabase(t, 2)
 	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC"}))
 	s := store.New(pool)
 	put := func(id, subject string, at time.Time) {

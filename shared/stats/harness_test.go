@@ -207,11 +207,7 @@ func newFixtureOrdered(t *testing.T, n int, inOrder bool) *fixture {
 func newFixtureStaged(t *testing.T, n int, inOrder bool, stages int, each func(f *fixture)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	url := testenv.Database(t)
-	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool))
+	url, pool := migratedDatabase(t, 4)
 	s := store.New(pool)
 
 	evs := generate(42, n)
@@ -271,7 +267,7 @@ func newFixtureStaged(t *testing.T, n int, inOrder bool, stages int, each func(f
 	}
 
 	// Merge the chunks written so far, so that merged and small chunks mix.
-	_, err = rollup.Compact(ctx, pool, rollup.DateDay(2027, 1, 1))
+	_, err := rollup.Compact(ctx, pool, rollup.DateDay(2027, 1, 1))
 	require.NoError(t, err)
 	stored := slices.Clone(first)
 	for i := range stages {
@@ -299,6 +295,19 @@ func newFixtureStaged(t *testing.T, n int, inOrder bool, stages int, each func(f
 	require.NoError(t, err)
 	require.Zero(t, res.Inserted, "redelivered and re-sent identities are stored once")
 	return f
+}
+
+// migratedDatabase returns a database of the test's own, migrated, with a
+// pool of conns connections on it.
+func migratedDatabase(t *testing.T, conns int32) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	url := testenv.Database(t)
+	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: url, DatabaseMaxConns: conns})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, store.Migrate(ctx, pool))
+	return url, pool
 }
 
 func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Function, error)) string {

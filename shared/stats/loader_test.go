@@ -17,7 +17,6 @@ import (
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
-	"github.com/eventfn/eventfn/shared/testenv"
 )
 
 // bootStats serves the three functions on the database at url.
@@ -50,11 +49,7 @@ func TestLoaderMatchesInsertEvents(t *testing.T) {
 	ctx := context.Background()
 	evs := generate(7, 1500)
 
-	applied := testenv.Database(t)
-	pool, err := store.Open(ctx, config.Postgres{DatabaseURL: applied, DatabaseMaxConns: 2})
-	require.NoError(t, err)
-	defer pool.Close()
-	require.NoError(t, store.Migrate(ctx, pool))
+	applied, pool := migratedDatabase(t, 2)
 	s := store.New(pool)
 	for off := 0; off < len(evs); off += 100 {
 		batch := make([]*event.Event, 0, 100)
@@ -66,11 +61,7 @@ func TestLoaderMatchesInsertEvents(t *testing.T) {
 	}
 	rolluptest.Materialize(t, pool)
 
-	loaded := testenv.Database(t)
-	lpool, err := store.Open(ctx, config.Postgres{DatabaseURL: loaded, DatabaseMaxConns: 2})
-	require.NoError(t, err)
-	defer lpool.Close()
-	require.NoError(t, store.Migrate(ctx, lpool))
+	loaded, lpool := migratedDatabase(t, 2)
 	tx, err := lpool.Begin(ctx)
 	require.NoError(t, err)
 	loader := rollup.NewLoader(64)
