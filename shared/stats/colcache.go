@@ -11,12 +11,46 @@ import (
 )
 
 // colRow is one row of rollup_cols as stored: its columns are the
-// little-endian arrays the materializer wrote (scan.go reads them).
+// little-endian arrays the materializer wrote (scan.go reads them). Only
+// the columns in have were read: a query reads the columns it uses (an
+// unfiltered one, the user ids alone: 4 bytes an event of the 12 a type
+// row holds), so that the cache keeps three times the events for it.
 type colRow struct {
 	key                              int64
 	day                              rollup.Day
 	chunk                            int64
+	have                             colSet
 	uids, secs, sources, types, ords []byte
+}
+
+// colSet is a set of rollup_cols' array columns.
+type colSet uint8
+
+const (
+	colUIDs colSet = 1 << iota
+	colSecs
+	colSources
+	colTypes
+	colOrds
+	allCols = colUIDs | colSecs | colSources | colTypes | colOrds
+)
+
+// colNames are the columns of a colSet, in its bits' order.
+var colNames = []string{"uids", "secs", "sources", "types", "ords"}
+
+// field returns r's field of column bit i (colNames[i]).
+func (r *colRow) field(i int) *[]byte {
+	switch i {
+	case 0:
+		return &r.uids
+	case 1:
+		return &r.secs
+	case 2:
+		return &r.sources
+	case 3:
+		return &r.types
+	}
+	return &r.ords
 }
 
 func (r *colRow) size() int {
@@ -59,8 +93,9 @@ var colKinds = map[byte]string{'t': `'t'`, 'p': `'p'`}
 
 // read returns project's rows of rollup_cols of kind with one of keys
 // (every key when keys is nil) of UTC days [lo, hi], as tx's snapshot holds
-// them, in ascending day order; instance is the database's instance id.
-func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string, kind byte, keys []int64, lo, hi rollup.Day) ([]*colRow, error) {
+// them, in ascending day order, with at least the columns cols; instance
+// is the database's instance id.
+func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string, kind byte, keys []int64, lo, hi rollup.Day, cols colSet) ([]*colRow, error) {
 	where := `project = $1 AND kind = ` + colKinds[kind] + ` AND day BETWEEN $2 AND $3`
 	args := []any{project, int32(lo), int32(hi)}
 	if keys != nil {
@@ -85,7 +120,9 @@ func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string
 	missing := 0
 	c.mu.Lock()
 	for i, k := range listed {
-		if out[i] = c.rows[k]; out[i] == nil {
+		if r := c.rows[k]; r != nil && r.have&cols == cols {
+			out[i] = r
+		} else {
 			missing++
 		}
 	}
@@ -95,7 +132,13 @@ func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string
 	}
 	// Most rows missing (a cold cache): the range at once, as the listing
 	// read it; a few: those by their keys.
-	sel := `SELECT key, day, chunk, uids, secs, sources, types, ords FROM rollup_cols WHERE `
+	sel := `SELECT key, day, chunk`
+	for i, name := range colNames {
+		if cols&(1<<i) != 0 {
+			sel += ", " + name
+		}
+	}
+	sel += ` FROM rollup_cols WHERE `
 	if missing > len(listed)/2 {
 		rows, err = tx.Query(ctx, sel+where, args...)
 	} else {
@@ -125,8 +168,14 @@ func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string
 			buf = append(buf, b...)
 			return buf[len(buf)-len(b) : len(buf) : len(buf)]
 		}
-		r := &colRow{key: int64(be64(v[0])), day: rollup.Day(be32(v[1])), chunk: int64(be64(v[2]))}
-		r.uids, r.secs, r.sources, r.types, r.ords = col(v[3]), col(v[4]), col(v[5]), col(v[6]), col(v[7])
+		r := &colRow{key: int64(be64(v[0])), day: rollup.Day(be32(v[1])), chunk: int64(be64(v[2])), have: cols}
+		j := 3
+		for i := range colNames {
+			if cols&(1<<i) != 0 {
+				*r.field(i) = col(v[j])
+				j++
+			}
+		}
 		read[colKey{instance, kind, r.key, r.chunk}] = r
 	}
 	if err := rows.Err(); err != nil {
@@ -150,16 +199,30 @@ func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string
 	return out, nil
 }
 
-// put keeps one row, making room first; c.mu is held.
+// put keeps one row, with the columns an entry of it held already,
+// making room first; c.mu is held. Entries are shared, never changed: a
+// row that gains columns is a new entry.
 func (c *colCache) put(k colKey, r *colRow) {
-	size := r.size()
-	if size > c.limit/4 {
-		return
-	}
 	if c.rows == nil {
 		c.rows = map[colKey]*colRow{}
 	}
-	if _, ok := c.rows[k]; ok {
+	if old, ok := c.rows[k]; ok {
+		if old.have&r.have == r.have {
+			return
+		}
+		merged := *r
+		for i := range colNames {
+			if old.have&^r.have&(1<<i) != 0 {
+				*merged.field(i) = *old.field(i)
+			}
+		}
+		merged.have |= old.have
+		delete(c.rows, k)
+		c.bytes -= old.size()
+		r = &merged
+	}
+	size := r.size()
+	if size > c.limit/4 {
 		return
 	}
 	if c.bytes+size > c.limit {

@@ -103,6 +103,43 @@ func TestColumnCacheReadsOnlyRowsItHasNotMet(t *testing.T) {
 	require.Positive(t, removed, "compaction replaced chunks")
 	check("after compaction")
 
+	// A scan that needs the user ids alone reads and keeps those alone;
+	// one that needs more reads each row again, and both are then kept.
+	ids := stats.NewColumnCache(64 << 20)
+	inSnapshot(func(tx pgx.Tx) {
+		want := stored(tx, "t")
+		got, err := ids.ReadColumns(ctx, tx, "shop", 't', lo, hi, "uids")
+		require.NoError(t, err)
+		require.Len(t, got, len(want))
+		byRow := map[[3]int64]stats.ColumnRow{}
+		for _, w := range want {
+			byRow[[3]int64{w.Key, int64(w.Day), w.Chunk}] = w
+		}
+		for _, g := range got {
+			w, ok := byRow[[3]int64{g.Key, int64(g.Day), g.Chunk}]
+			require.True(t, ok, "row %+v", g)
+			assert.Equal(t, w.Uids, g.Uids)
+			assert.True(t, len(g.Secs)+len(g.Sources)+len(g.Types)+len(g.Ords) == 0, "only what was asked for is read")
+		}
+		assert.Equal(t, len(want), ids.Fetched())
+		idsOnly := ids.Bytes()
+
+		got, err = ids.Read(ctx, tx, "shop", 't', lo, hi)
+		require.NoError(t, err)
+		same(want, got, "every column after the ids")
+		assert.Equal(t, 2*len(want), ids.Fetched(), "rows read again for the columns they lacked")
+		more := 0
+		for _, w := range want {
+			more += len(w.Secs) + len(w.Sources) + len(w.Types) + len(w.Ords)
+		}
+		assert.Equal(t, idsOnly+more, ids.Bytes(), "each row kept once, now with every column")
+
+		got, err = ids.ReadColumns(ctx, tx, "shop", 't', lo, hi, "uids", "secs")
+		require.NoError(t, err)
+		same(want, got, "the ids and seconds, kept")
+		assert.Equal(t, 2*len(want), ids.Fetched(), "nothing read again")
+	})
+
 	// A cache too small to keep a row answers the same, from the table.
 	for i := range 2 {
 		inSnapshot(func(tx pgx.Tx) {

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,13 +32,23 @@ type ColumnRow struct {
 }
 
 // Read returns the project's rows of kind ('t' or 'p') of UTC days
-// [lo, hi], as a query's scan reads them.
+// [lo, hi], as a query's scan reads them, every column read.
 func (c *ColumnCache) Read(ctx context.Context, tx pgx.Tx, project string, kind byte, lo, hi rollup.Day) ([]ColumnRow, error) {
+	return c.ReadColumns(ctx, tx, project, kind, lo, hi, colNames...)
+}
+
+// ReadColumns is Read asking for the named columns only ("uids", "secs",
+// "sources", "types", "ords"): a row may hold more, read before.
+func (c *ColumnCache) ReadColumns(ctx context.Context, tx pgx.Tx, project string, kind byte, lo, hi rollup.Day, names ...string) ([]ColumnRow, error) {
+	var cols colSet
+	for _, name := range names {
+		cols |= 1 << slices.Index(colNames, name)
+	}
 	instance, err := instanceID(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.c.read(ctx, tx, instance, project, kind, nil, lo, hi)
+	rows, err := c.c.read(ctx, tx, instance, project, kind, nil, lo, hi, cols)
 	out := make([]ColumnRow, len(rows))
 	for i, r := range rows {
 		out[i] = ColumnRow{r.key, r.day, r.chunk, r.uids, r.secs, r.sources, r.types, r.ords}

@@ -77,7 +77,14 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 			keys[i] = int64(t)
 		}
 	}
-	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 't', keys, sel.dayLo, sel.dayHi)
+	cols := colUIDs
+	if nd.secs {
+		cols |= colSecs
+	}
+	if sel.hasSource {
+		cols |= colSources
+	}
+	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 't', keys, sel.dayLo, sel.dayHi, cols)
 	if err != nil {
 		return err
 	}
@@ -117,7 +124,20 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 			types[t] = true
 		}
 	}
-	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 'p', sel.props[0], sel.dayLo, sel.dayHi)
+	cols := colUIDs
+	if nd.secs {
+		cols |= colSecs
+	}
+	if sel.hasSource {
+		cols |= colSources
+	}
+	if types != nil || nd.types {
+		cols |= colTypes
+	}
+	if len(others) > 0 {
+		cols |= colOrds
+	}
+	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 'p', sel.props[0], sel.dayLo, sel.dayHi, cols)
 	if err != nil {
 		return err
 	}
@@ -166,7 +186,7 @@ func scanProps(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 // chunkPositions returns, per chunk, the bit set of positions of events
 // holding one of the property values alts.
 func chunkPositions(ctx context.Context, tx pgx.Tx, sel *selection, alts []int64) (map[int64][]uint64, error) {
-	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 'p', alts, sel.dayLo, sel.dayHi)
+	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 'p', alts, sel.dayLo, sel.dayHi, colOrds)
 	if err != nil {
 		return nil, err
 	}
