@@ -32,7 +32,6 @@ const (
 	colSources
 	colTypes
 	colOrds
-	allCols = colUIDs | colSecs | colSources | colTypes | colOrds
 )
 
 // colNames are the columns of a colSet, in its bits' order.
