@@ -200,7 +200,7 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
 		// First-ever event of any kind: rollup_users knows it, but for
 		// the tail's events, which may come first.
-		if since, err = firstSeen(ctx, tx, &sel, w, stored, first); err != nil {
+		if since, err = firstSeen(ctx, tx, &sel, tl, w, stored, first); err != nil {
 			return err
 		}
 		tl.scan(tailStart, addFirst)
@@ -273,10 +273,15 @@ func withType(ctx context.Context, tx pgx.Tx, project string, sel selection, nam
 // the stored users whose first event is not before it: ids are dense from
 // 1, so the others began before the window, and none of their events,
 // stored or in the tail, starts a cohort of it. What it reads is kept for
-// the queries that see the same rollups (firstSeenCache).
-func firstSeen(ctx context.Context, tx pgx.Tx, sel *selection, w window, stored uint32, first []int64) (*userSet, error) {
-	version, err := rollup.Version(ctx, tx)
-	if err != nil {
+// the queries that see the same rollups (firstSeenCache); tl is the
+// query's tail, or nil.
+func firstSeen(ctx context.Context, tx pgx.Tx, sel *selection, tl *tail, w window, stored uint32, first []int64) (*userSet, error) {
+	// The tail, when there is one, read the version in this snapshot.
+	var version int64
+	var err error
+	if tl != nil {
+		version = tl.version
+	} else if version, err = rollup.Version(ctx, tx); err != nil {
 		return nil, err
 	}
 	instance := sel.instance
