@@ -95,26 +95,55 @@ var colKinds = map[byte]string{'t': `'t'`, 'p': `'p'`}
 // them, in ascending day order, with at least the columns cols; instance
 // is the database's instance id.
 func (c *colCache) read(ctx context.Context, tx pgx.Tx, instance, project string, kind byte, keys []int64, lo, hi rollup.Day, cols colSet) ([]*colRow, error) {
-	where := `project = $1 AND kind = ` + colKinds[kind] + ` AND day BETWEEN $2 AND $3`
-	args := []any{project, int32(lo), int32(hi)}
-	if keys != nil {
-		where += ` AND key = ANY($4)`
-		args = append(args, keys)
+	l, err := c.list(ctx, tx, instance, project, kind, keys, lo, hi)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT key, day, chunk FROM rollup_cols WHERE `+where+` ORDER BY day`, args...)
+	return c.fetch(ctx, tx, l, cols)
+}
+
+// colListing is which rows of rollup_cols a snapshot holds for one read,
+// in ascending day order.
+type colListing struct {
+	instance, project string
+	kind              byte
+	keys              []colKey
+	days              []rollup.Day
+	// where and args select the listed rows again (fetch).
+	where string
+	args  []any
+}
+
+// list reads which rows read would return, without their columns.
+func (c *colCache) list(ctx context.Context, tx pgx.Tx, instance, project string, kind byte, keys []int64, lo, hi rollup.Day) (*colListing, error) {
+	l := &colListing{instance: instance, project: project, kind: kind,
+		where: `project = $1 AND kind = ` + colKinds[kind] + ` AND day BETWEEN $2 AND $3`,
+		args:  []any{project, int32(lo), int32(hi)}}
+	if keys != nil {
+		l.where += ` AND key = ANY($4)`
+		l.args = append(l.args, keys)
+	}
+	rows, err := tx.Query(ctx, `SELECT key, day, chunk FROM rollup_cols WHERE `+l.where+` ORDER BY day`, l.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list columns: %w", err)
 	}
-	var listed []colKey
-	var days []rollup.Day
 	for rows.Next() {
 		v := rows.RawValues()
-		listed = append(listed, colKey{instance, kind, int64(be64(v[0])), int64(be64(v[2]))})
-		days = append(days, rollup.Day(be32(v[1])))
+		l.keys = append(l.keys, colKey{instance, kind, int64(be64(v[0])), int64(be64(v[2]))})
+		l.days = append(l.days, rollup.Day(be32(v[1])))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list columns: %w", err)
 	}
+	return l, nil
+}
+
+// fetch returns the rows of l with at least the columns cols, from the
+// cache where it holds them.
+func (c *colCache) fetch(ctx context.Context, tx pgx.Tx, l *colListing, cols colSet) ([]*colRow, error) {
+	listed, days, instance, project, kind, where, args := l.keys, l.days, l.instance, l.project, l.kind, l.where, l.args
+	var rows pgx.Rows
+	var err error
 	out := make([]*colRow, len(listed))
 	missing := 0
 	c.mu.Lock()

@@ -110,6 +110,7 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 	if err != nil {
 		return err
 	}
+	stored := top
 	w := windowOf(q)
 	var tl *tail
 	if withTail {
@@ -120,14 +121,7 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 	}
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, buckets)
-	sets := make([]*userSet, len(buckets))
-	set := func(k int) *userSet {
-		if sets[k] == nil {
-			sets[k] = newUserSet(top)
-		}
-		return sets[k]
-	}
-	add := func(b *batch) {
+	into := func(b *batch, set func(k int) userAdder) {
 		rb := bi.row(b.utcDay)
 		if k, whole := rb.single(); whole {
 			if k >= 0 {
@@ -141,16 +135,39 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 			}
 		}
 	}
+	// The stored events' users per bucket, kept for the next query over
+	// the same rows (scanFolded); then the tail's users they lack.
+	f := newFold(len(buckets), stored)
 	if ok {
-		if err := scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, add); err != nil {
+		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, shapeOf("dau", q),
+			func() *fold { return newFold(len(buckets), stored) },
+			func(f *fold, b *batch) { into(b, func(k int) userAdder { return f.set(k) }) })
+		if err != nil {
 			return err
 		}
 	}
-	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), add)
-	for i, s := range sets {
-		counts[i] = int64(s.len())
+	more := make([]*moreUsers, len(buckets))
+	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), func(b *batch) {
+		into(b, func(k int) userAdder {
+			if more[k] == nil {
+				more[k] = newMoreUsers(f.sets[k], top)
+			}
+			return more[k]
+		})
+	})
+	for i := range counts {
+		counts[i] = int64(f.sets[i].len())
+		if more[i] != nil {
+			counts[i] += int64(more[i].more.len())
+		}
 	}
 	return nil
+}
+
+// shapeOf names what a query of fn folds from the stored columns besides
+// its selection (scanFolded): the zone and the buckets.
+func shapeOf(fn string, q *Query) string {
+	return fmt.Sprintf("%s|%s|%c|%d %d|%d %d", fn, q.TZ, q.Interval, q.From, q.To, q.First(), q.End())
 }
 
 // firstOr returns names[0], or def when names is empty.

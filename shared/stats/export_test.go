@@ -60,3 +60,7 @@ func (c *ColumnCache) ReadColumns(ctx context.Context, tx pgx.Tx, project string
 // holds.
 func (c *ColumnCache) Fetched() int { c.c.mu.Lock(); defer c.c.mu.Unlock(); return c.c.fetched }
 func (c *ColumnCache) Bytes() int   { c.c.mu.Lock(); defer c.c.mu.Unlock(); return c.c.bytes }
+
+// FoldsMade is how many folds of the stored columns the process's
+// queries built (foldCache), kept or not.
+func FoldsMade() int { storedFolds.mu.Lock(); defer storedFolds.mu.Unlock(); return storedFolds.made }

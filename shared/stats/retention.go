@@ -130,7 +130,7 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	// (one range of rollup_users' first_seen index), whereas asking per
 	// tail user cost each query a lookup of every user of the feed
 	// whenever a materialization step had run since the last one.
-	stored := top
+	storedTop := top
 	if withTail {
 		if tl, err = loadTail(ctx, tx, q, noDay, w.dayHi, top, false); err != nil {
 			return err
@@ -153,8 +153,10 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	tailStart := filterOf(q, typeNames(nonEmpty(q.StartType)), noDay, w.dayHi)
 	tailReturn := filterOf(q, typeNames(nonEmpty(q.ReturnType)), w.dayLo, w.dayHi)
 
-	active := make([]*userSet, len(buckets))
-	addActive := func(b *batch) {
+	// active[k]: the users with a return event in bucket k; those of the
+	// stored events kept for the next query over the same rows when
+	// nothing else is scanned with them (scanFolded), the tail's over them.
+	activeIn := func(b *batch, set func(k int) userAdder) {
 		rb := bi.row(b.utcDay)
 		k, whole := rb.single()
 		if whole && k < 0 {
@@ -165,12 +167,20 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 				k = rb.at(b.secs[i])
 			}
 			if k >= 0 && u != 0 {
-				if active[k] == nil {
-					active[k] = newUserSet(top)
-				}
-				active[k].add(u)
+				set(k).add(u)
 			}
 		}
+	}
+	stored := newFold(len(buckets), storedTop)
+	addActive := func(b *batch) { activeIn(b, func(k int) userAdder { return stored.set(k) }) }
+	active := make([]*moreUsers, len(buckets))
+	addTailActive := func(b *batch) {
+		activeIn(b, func(k int) userAdder {
+			if active[k] == nil {
+				active[k] = newMoreUsers(stored.sets[k], top)
+			}
+			return active[k]
+		})
 	}
 	// first[uid]: the user's first matching event in the window (unix
 	// seconds, MaxInt64 for none); before: users with one before it.
@@ -200,12 +210,15 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	case q.StartType == "" && q.Source == "" && len(q.Props) == 0:
 		// First-ever event of any kind: rollup_users knows it, but for
 		// the tail's events, which may come first.
-		if since, err = firstSeen(ctx, tx, &sel, tl, w, stored, first); err != nil {
+		if since, err = firstSeen(ctx, tx, &sel, tl, w, storedTop, first); err != nil {
 			return err
 		}
 		tl.scan(tailStart, addFirst)
 		if ok {
-			if err := scan(ctx, tx, &returnSel, need{secs: !wholeDays}, addActive); err != nil {
+			stored, err = scanFolded(ctx, tx, &returnSel, need{secs: !wholeDays}, shapeOf("retention", q),
+				func() *fold { return newFold(len(buckets), storedTop) },
+				func(f *fold, b *batch) { activeIn(b, func(k int) userAdder { return f.set(k) }) })
+			if err != nil {
 				return err
 			}
 		}
@@ -229,16 +242,16 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 	default:
 		tl.scan(tailStart, addFirst)
 	}
-	tl.scan(tailReturn, addActive)
+	tl.scan(tailReturn, addTailActive)
 	for uid, t := range first {
-		if t == math.MaxInt64 || before.has(uint32(uid)) || (since != nil && uint32(uid) <= stored && !since.has(uint32(uid))) {
+		if t == math.MaxInt64 || before.has(uint32(uid)) || (since != nil && uint32(uid) <= storedTop && !since.has(uint32(uid))) {
 			continue
 		}
 		c := bi.bucket(t)
 		row := counts[c]
 		row[0]++
 		for k := 1; k < len(row); k++ {
-			if active[c+k].has(uint32(uid)) {
+			if stored.sets[c+k].has(uint32(uid)) || active[c+k].has(uint32(uid)) {
 				row[k]++
 			}
 		}

@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -70,13 +71,27 @@ func scan(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batc
 }
 
 func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(*batch)) error {
-	var keys []int64
-	if sel.types != nil {
-		keys = make([]int64, len(sel.types))
-		for i, t := range sel.types {
-			keys[i] = int64(t)
-		}
+	l, err := storedColumns.list(ctx, tx, sel.instance, sel.project, 't', typeKeys(sel), sel.dayLo, sel.dayHi)
+	if err != nil {
+		return err
 	}
+	return scanListed(ctx, tx, sel, nd, l, fn)
+}
+
+// typeKeys are the keys of sel's type rows: nil for every type.
+func typeKeys(sel *selection) []int64 {
+	if sel.types == nil {
+		return nil
+	}
+	keys := make([]int64, len(sel.types))
+	for i, t := range sel.types {
+		keys[i] = int64(t)
+	}
+	return keys
+}
+
+// scanListed is scanTypes over the type rows l lists.
+func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colListing, fn func(*batch)) error {
 	cols := colUIDs
 	if nd.secs {
 		cols |= colSecs
@@ -84,7 +99,7 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 	if sel.hasSource {
 		cols |= colSources
 	}
-	rows, err := storedColumns.read(ctx, tx, sel.instance, sel.project, 't', keys, sel.dayLo, sel.dayHi, cols)
+	rows, err := storedColumns.fetch(ctx, tx, l, cols)
 	if err != nil {
 		return err
 	}
@@ -104,6 +119,36 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 		fn(&b)
 	}
 	return nil
+}
+
+// scanFolded folds what scan gives into a fold (fresh, then add per
+// batch) and returns it, or the fold a query of the same shape made over
+// the same stored rows (foldCache): the caller must not change it. shape
+// names what the fold depends on besides sel and the rows (the function,
+// the zone and buckets, what add keeps). Folds of property filters are not
+// kept: such a scan reads several listings, and those queries are not the
+// ones a long tail makes slow.
+func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape string, fresh func() *fold, add func(*fold, *batch)) (*fold, error) {
+	f := fresh()
+	if sel.empty() {
+		return f, nil
+	}
+	if len(sel.props) > 0 {
+		return f, scanProps(ctx, tx, sel, nd, func(b *batch) { add(f, b) })
+	}
+	l, err := storedColumns.list(ctx, tx, sel.instance, sel.project, 't', typeKeys(sel), sel.dayLo, sel.dayHi)
+	if err != nil {
+		return nil, err
+	}
+	key := foldKey{shape: fmt.Sprintf("%s|%v|%t %d|%d %d|%v", shape, sel.types, sel.hasSource, sel.source, sel.dayLo, sel.dayHi, nd), rows: l.digest()}
+	if kept := storedFolds.get(key); kept != nil {
+		return kept, nil
+	}
+	if err := scanListed(ctx, tx, sel, nd, l, func(b *batch) { add(f, b) }); err != nil {
+		return nil, err
+	}
+	storedFolds.put(key, f)
+	return f, nil
 }
 
 // scanProps reads the first property filter's rows and, of the others,

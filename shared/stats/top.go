@@ -157,6 +157,7 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	if err != nil {
 		return nil, err
 	}
+	stored := top
 	w := windowOf(q)
 	var tl *tail
 	if withTail {
@@ -167,66 +168,70 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	}
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, q.Buckets())
-	// Per type: a slot, its count and its users; slot[typeID] is slot+1.
-	// Types only the tail has (ids from tempIDs up) have slots of their own.
-	var (
-		slot    []int32
-		tempSet = map[uint32]int{}
-		ids     []uint32
-		n       []int64
-		sets    []*userSet
-	)
-	slotOf := func(t uint32) int {
-		if t >= tempIDs {
-			k, found := tempSet[t]
-			if !found {
-				ids, n, sets = append(ids, t), append(n, 0), append(sets, newUserSet(top))
-				k = len(ids) - 1
-				tempSet[t] = k
-			}
-			return k
-		}
-		if int(t) >= len(slot) {
-			slot = append(slot, make([]int32, int(t)+1-len(slot))...)
-		}
-		if slot[t] == 0 {
-			ids, n, sets = append(ids, t), append(n, 0), append(sets, newUserSet(top))
-			slot[t] = int32(len(ids))
-		}
-		return int(slot[t]) - 1
-	}
-	add := func(b *batch) {
+	// into counts b's events in the range, by type, and adds their users
+	// to their type's set.
+	into := func(b *batch, group func(t uint32) (*int64, userAdder)) {
 		rb := bi.row(b.utcDay)
 		whole, in := rb.single()
 		if in && whole < 0 {
 			return
 		}
-		rowSlot := -1
+		var n *int64
+		var set userAdder
 		if b.types == nil {
-			rowSlot = slotOf(b.typeID)
+			n, set = group(b.typeID)
 		}
 		for i, u := range b.uids {
 			if !in && rb.at(b.secs[i]) < 0 {
 				continue
 			}
-			k := rowSlot
-			if k < 0 {
-				k = slotOf(b.types[i])
+			if b.types != nil {
+				n, set = group(b.types[i])
 			}
-			n[k]++
+			*n++
 			if u != 0 {
-				sets[k].add(u)
+				set.add(u)
 			}
 		}
 	}
+	// The stored events by type, kept for the next query over the same
+	// rows (scanFolded); then the tail's, with the users they lack. Types
+	// only the tail has (ids from tempIDs up) are the tail's alone.
+	f := newFold(0, stored)
 	if ok {
-		if err := scan(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, add); err != nil {
+		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, shapeOf("top", q),
+			func() *fold { return newFold(0, stored) },
+			func(f *fold, b *batch) {
+				into(b, func(t uint32) (*int64, userAdder) {
+					k := f.group(t)
+					return &f.n[k], f.set(k)
+				})
+			})
+		if err != nil {
 			return nil, err
 		}
 	}
-	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), add)
-	for k, t := range ids {
-		counts[t], users[t] = n[k], int64(sets[k].len())
+	tf := newFold(0, top)
+	var more []*moreUsers
+	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), func(b *batch) {
+		into(b, func(t uint32) (*int64, userAdder) {
+			k := tf.group(t)
+			if k == len(more) {
+				var base *userSet
+				if j := f.find(t); j >= 0 {
+					base = f.sets[j]
+				}
+				more = append(more, newMoreUsers(base, top))
+			}
+			return &tf.n[k], more[k]
+		})
+	})
+	for k, t := range f.ids {
+		counts[t], users[t] = f.n[k], int64(f.sets[k].len())
+	}
+	for k, t := range tf.ids {
+		counts[t] += tf.n[k]
+		users[t] += int64(more[k].more.len())
 	}
 	if tl == nil {
 		return nil, nil

@@ -68,3 +68,47 @@ func (s *userSet) len() int {
 	}
 	return s.n
 }
+
+// moreUsers is a set of users over a kept one it must not change (a kept
+// fold's): it holds the users base lacks.
+type moreUsers struct {
+	base, more *userSet
+}
+
+func newMoreUsers(base *userSet, maxUID uint32) *moreUsers {
+	return &moreUsers{base: base, more: newUserSet(maxUID)}
+}
+
+func (m *moreUsers) add(uid uint32) {
+	if !m.base.has(uid) {
+		m.more.add(uid)
+	}
+}
+
+func (m *moreUsers) addAll(uids []uint32) {
+	for _, u := range uids {
+		if u != 0 {
+			m.add(u)
+		}
+	}
+}
+
+func (m *moreUsers) has(uid uint32) bool {
+	if m == nil {
+		return false
+	}
+	return m.base.has(uid) || m.more.has(uid)
+}
+
+func (m *moreUsers) len() int {
+	if m == nil {
+		return 0
+	}
+	return m.base.len() + m.more.len()
+}
+
+// userAdder is a userSet or a moreUsers.
+type userAdder interface {
+	add(uid uint32)
+	addAll(uids []uint32)
+}

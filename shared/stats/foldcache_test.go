@@ -1,0 +1,93 @@
+package stats_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup"
+	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
+	"github.com/eventfn/eventfn/shared/serve"
+	"github.com/eventfn/eventfn/shared/stats"
+	"github.com/eventfn/eventfn/shared/store"
+)
+
+// TestColumnsFoldTheStoredEventsOncePerStoredRows asks the columns the same
+// questions while only the feed grows, then after a materialization step:
+// what a query folded of the stored events (users per bucket or type) is
+// kept while the stored rows stay, so the second round must build no fold
+// and still count the feed's new events; the third, over new rows, must
+// build new ones. Not parallel: it counts the process's folds.
+func TestColumnsFoldTheStoredEventsOncePerStoredRows(t *testing.T) {
+	ctx := context.Background()
+	url, pool := migratedDatabase(t, 4)
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC"}))
+	s := store.New(pool)
+	insert := func(list []genEvent) {
+		t.Helper()
+		for off := 0; off < len(list); off += 500 {
+			var batch []*event.Event
+			for _, e := range list[off:min(off+500, len(list))] {
+				batch = append(batch, e.event())
+			}
+			_, err := s.InsertEvents(ctx, batch)
+			require.NoError(t, err)
+		}
+	}
+	cfg := stats.Config{
+		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
+		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
+		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
+		MaxRangeDays:    400,
+		QueryTimeout:    30 * time.Second,
+		RollupTimezones: "UTC",
+	}
+	require.NoError(t, cfg.Validate())
+	questions := []struct {
+		fn, query string
+		brute     func([]genEvent, bfQuery) any
+	}{
+		{"stats-dau", ranges[0] + "&interval=week", bruteDAU},
+		{"stats-top", ranges[0] + "&limit=1000", bruteTop},
+		{"stats-retention", ranges[0] + "&interval=day&periods=5", bruteRetention},
+	}
+	urls := map[string]string{}
+	for _, q := range questions {
+		urls[q.fn] = serveFunction(t, q.fn, func(deps serve.Deps) (*serve.Function, error) {
+			return stats.NewColumnsOnly(ctx, q.fn, cfg, deps)
+		})
+	}
+	ask := func(stored []genEvent, round string) {
+		t.Helper()
+		for _, q := range questions {
+			want, err := json.Marshal(q.brute(stored, parseBF("shop", q.query)))
+			require.NoError(t, err)
+			a := get(t, urls[q.fn]+"/?"+q.query, readKey)
+			require.Equal(t, 200, a.status, "%s", a.body)
+			require.JSONEq(t, string(want), string(a.body), "%s ?%s, %s", q.fn, q.query, round)
+		}
+	}
+
+	evs := generate(11, 3000)
+	third := len(evs) / 3
+	insert(evs[:third])
+	rolluptest.Materialize(t, pool)
+	insert(evs[third : 2*third])
+	before := stats.FoldsMade()
+	ask(evs[:2*third], "a tail on stored rows")
+	made := stats.FoldsMade()
+	require.Equal(t, before+len(questions), made, "each question folds the stored rows")
+
+	insert(evs[2*third:])
+	ask(evs, "the tail grown, the stored rows the same")
+	require.Equal(t, made, stats.FoldsMade(), "the stored rows' folds are kept")
+
+	rolluptest.Materialize(t, pool)
+	ask(evs, "every event stored")
+	require.Equal(t, made+len(questions), stats.FoldsMade(), "new stored rows, new folds")
+}
