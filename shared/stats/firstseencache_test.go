@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
@@ -35,15 +34,7 @@ func TestRetentionSeesAFirstEventMovedBackWithoutNewUsers(t *testing.T) {
 		require.NoError(t, err)
 		rolluptest.Materialize(t, pool)
 	}
-	cfg := stats.Config{
-		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
-		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
-		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
-		MaxRangeDays:    400,
-		QueryTimeout:    30 * time.Second,
-		RollupTimezones: "UTC",
-	}
-	require.NoError(t, cfg.Validate())
+	cfg := utcConfig(t, url)
 	base := serveFunction(t, "stats-retention", func(deps serve.Deps) (*serve.Function, error) {
 		return stats.NewColumnsOnly(ctx, "stats-retention", cfg, deps)
 	})

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
@@ -39,15 +37,7 @@ func TestColumnsFoldTheStoredEventsOncePerStoredRows(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	cfg := stats.Config{
-		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
-		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
-		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
-		MaxRangeDays:    400,
-		QueryTimeout:    30 * time.Second,
-		RollupTimezones: "UTC",
-	}
-	require.NoError(t, cfg.Validate())
+	cfg := utcConfig(t, url)
 	questions := []struct {
 		fn, query string
 		brute     func([]genEvent, bfQuery) any

@@ -310,6 +310,22 @@ func migratedDatabase(t *testing.T, conns int32) (string, *pgxpool.Pool) {
 	return url, pool
 }
 
+// utcConfig is a stats configuration over url with rollups in UTC only
+// and readKey reading project shop.
+func utcConfig(t *testing.T, url string) stats.Config {
+	t.Helper()
+	cfg := stats.Config{
+		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
+		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
+		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
+		MaxRangeDays:    400,
+		QueryTimeout:    30 * time.Second,
+		RollupTimezones: "UTC",
+	}
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
 func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Function, error)) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()

@@ -5,12 +5,10 @@ import (
 	"context"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
@@ -23,14 +21,8 @@ import (
 func bootStats(t *testing.T, url string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	cfg := stats.Config{
-		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
-		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 2},
-		Auth:            config.Auth{APIKeys: readKey + "=shop:read"},
-		MaxRangeDays:    400,
-		QueryTimeout:    30 * time.Second,
-		RollupTimezones: "UTC,Europe/Kyiv",
-	}
+	cfg := utcConfig(t, url)
+	cfg.RollupTimezones = "UTC,Europe/Kyiv"
 	urls := map[string]string{}
 	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
 		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,

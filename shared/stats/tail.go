@@ -79,7 +79,9 @@ type tailIndex struct {
 }
 
 // tailDay is one UTC day of a tail: the positions of its events in the
-// tail, and all of them as one batch.
+// tail, in the feed's order (a property filter reads each feed row's
+// values once, in turn), and all of them as one batch, each type's events
+// together (runsOfType).
 type tailDay struct {
 	at  []int32
 	all batch
@@ -469,12 +471,40 @@ func groupByDay(evs []tailEvent) []tailDay {
 	for _, d := range byDay {
 		n := len(d.at)
 		d.all.uids, d.all.secs, d.all.types = make([]uint32, n), make([]uint32, n), make([]uint32, n)
-		for j, i := range d.at {
+		for j, i := range runsOfType(evs, d.at) {
 			e := &evs[i]
 			d.all.uids[j], d.all.secs[j], d.all.types[j] = e.uid, e.sec, e.typeID
 		}
 		out = append(out, *d)
 	}
 	slices.SortFunc(out, func(a, b tailDay) int { return cmp.Compare(a.all.utcDay, b.all.utcDay) })
+	return out
+}
+
+// runsOfType orders the positions at so that the events of each type are
+// together, types in the order they first come: a query counting by type
+// (stats-top) then finds its type's counters once per run, not per event.
+func runsOfType(evs []tailEvent, at []int32) []int32 {
+	count := map[uint32]int32{}
+	var order []uint32
+	for _, i := range at {
+		t := evs[i].typeID
+		if _, ok := count[t]; !ok {
+			order = append(order, t)
+		}
+		count[t]++
+	}
+	next := make(map[uint32]int32, len(order))
+	off := int32(0)
+	for _, t := range order {
+		next[t] = off
+		off += count[t]
+	}
+	out := make([]int32, len(at))
+	for _, i := range at {
+		t := evs[i].typeID
+		out[next[t]] = i
+		next[t]++
+	}
 	return out
 }

@@ -168,27 +168,31 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	}
 	sel.types, sel.dayLo, sel.dayHi = types, w.dayLo, w.dayHi
 	bi := newBucketIndex(q, q.Buckets())
-	// into counts b's events in the range, by type, and adds their users
-	// to their type's set.
-	into := func(b *batch, group func(t uint32) (*int64, userAdder)) {
+	// into counts b's events in the range into f, by type, and adds their
+	// users to users(k), k their type's group in f. A type's events come
+	// in runs (a stored row is of one type; a tail day batch holds each
+	// type's together, runsOfType), so groups are looked up once a run.
+	into := func(b *batch, f *fold, users func(k int) userAdder) {
 		rb := bi.row(b.utcDay)
 		whole, in := rb.single()
 		if in && whole < 0 {
 			return
 		}
-		var n *int64
+		k, last := -1, uint32(0)
 		var set userAdder
-		if b.types == nil {
-			n, set = group(b.typeID)
-		}
 		for i, u := range b.uids {
 			if !in && rb.at(b.secs[i]) < 0 {
 				continue
 			}
+			t := b.typeID
 			if b.types != nil {
-				n, set = group(b.types[i])
+				t = b.types[i]
 			}
-			*n++
+			if k < 0 || t != last {
+				k, last = f.group(t), t
+				set = users(k)
+			}
+			f.n[k]++
 			if u != 0 {
 				set.add(u)
 			}
@@ -201,12 +205,7 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	if ok {
 		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, shapeOf("top", q),
 			func() *fold { return newFold(0, stored) },
-			func(f *fold, b *batch) {
-				into(b, func(t uint32) (*int64, userAdder) {
-					k := f.group(t)
-					return &f.n[k], f.set(k)
-				})
-			})
+			func(f *fold, b *batch) { into(b, f, func(k int) userAdder { return f.set(k) }) })
 		if err != nil {
 			return nil, err
 		}
@@ -214,16 +213,15 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	tf := newFold(0, top)
 	var more []*moreUsers
 	tl.scan(filterOf(q, typeNames(q.Types), w.dayLo, w.dayHi), func(b *batch) {
-		into(b, func(t uint32) (*int64, userAdder) {
-			k := tf.group(t)
+		into(b, tf, func(k int) userAdder {
 			if k == len(more) {
 				var base *userSet
-				if j := f.find(t); j >= 0 {
+				if j := f.find(tf.ids[k]); j >= 0 {
 					base = f.sets[j]
 				}
 				more = append(more, newMoreUsers(base, top))
 			}
-			return &tf.n[k], more[k]
+			return more[k]
 		})
 	})
 	for k, t := range f.ids {
