@@ -118,7 +118,8 @@ func (c *foldCache) put(k foldKey, f *fold) {
 	if c.entries == nil {
 		c.entries = map[foldKey]*fold{}
 	}
-	if old, ok := c.entries[k]; ok {
+	if old, ok := c.entries[k]; ok { // two queries folded the same rows at once
+		delete(c.entries, k)
 		c.bytes -= old.size()
 	}
 	for old, e := range c.entries {
