@@ -22,8 +22,7 @@ type fold struct {
 }
 
 func newFold(groups int, maxUID uint32) *fold {
-	f := &fold{n: make([]int64, groups), sets: make([]*userSet, groups), maxUID: maxUID}
-	return f
+	return &fold{n: make([]int64, groups), sets: make([]*userSet, groups), maxUID: maxUID}
 }
 
 // set returns group k's users, made when first asked for.
