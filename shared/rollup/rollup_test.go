@@ -319,7 +319,8 @@ func TestEnsureTimezonesBackfills(t *testing.T) {
 	early, earlyStore := migrated(t)
 	require.NoError(t, rollup.EnsureTimezones(ctx, early, []string{"Europe/Kyiv"}))
 	late, lateStore := migrated(t)
-	// The same chunks in both, so that ids are given in the same order.
+	// The same chunks in both; Calendar names users by subject, as the
+	// two Drains may give ids in different orders.
 	earlyRollups, lateRollups := rollup.NewMaterializer(early, 0), rollup.NewMaterializer(late, 0)
 	for off := 0; off < len(evs); off += 100 {
 		_, err := earlyStore.InsertEvents(ctx, evs[off:off+100])
