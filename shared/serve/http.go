@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -156,7 +157,7 @@ func (s *Server) call(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		// A panic in one request must not take the replica down with the
 		// events of every other request in flight.
 		if p := recover(); p != nil {
-			s.log.Error("handler panic", "function", s.fn.Name, "request_id", RequestID(ctx), "panic", p)
+			s.log.Error("handler panic", "function", s.fn.Name, "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
 			resp = Error(errors.New("panic"))
 		}
 	}()

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"net/http"
+	"runtime/debug"
 	"time"
 )
 
@@ -46,7 +47,7 @@ func (s *Server) servePages(w http.ResponseWriter, r *http.Request) {
 	sw.Header().Set("X-Request-Id", reqID)
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("handler panic", "function", s.fn.Name, "request_id", reqID, "panic", p)
+			s.log.Error("handler panic", "function", s.fn.Name, "request_id", reqID, "panic", p, "stack", string(debug.Stack()))
 			if sw.status == 0 {
 				http.Error(sw, "internal error", http.StatusInternalServerError)
 			}

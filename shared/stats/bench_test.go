@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/eventfn/eventfn/shared/benchdata"
 	"github.com/eventfn/eventfn/shared/config"
+	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
@@ -177,9 +179,58 @@ func BenchmarkStats(b *testing.B) {
 			}
 		}
 	}
+	afterSteps(b, pool, urls, tailDays, tailWeeks)
 	// What this run added goes, so that a kept database stays the data set.
 	_, err = pool.Exec(ctx, `DELETE FROM rollup_feed; DELETE FROM events WHERE id LIKE 'tail%'; DELETE FROM event_ids WHERE id LIKE 'tail%'`)
 	require.NoError(b, err)
+}
+
+// afterSteps materializes the feed a step at a time and, after each, asks
+// every function its unfiltered question once over the tail's ranges: the
+// first query over new stored rows, which is every query under a steady
+// load (a step every few seconds). Only on a database of the run's own:
+// steps write the rollups, which a kept database must not keep.
+func afterSteps(b *testing.B, pool *pgxpool.Pool, urls map[string]string, days, weeks [2]string) {
+	if os.Getenv("EVENTFN_BENCH_STATS_DATABASE_URL") != "" {
+		fmt.Println("\n(no materialization steps on a kept database: they would change its rollups)")
+		return
+	}
+	ctx := context.Background()
+	m := rollup.NewMaterializer(pool, 0)
+	got := map[string][]time.Duration{}
+	paths := map[string]map[string]int{}
+	steps := 0
+	for {
+		n, err := m.Step(ctx)
+		require.NoError(b, err)
+		if n == 0 {
+			break
+		}
+		steps++
+		for _, fn := range functionNames {
+			t0 := time.Now()
+			a := get(b, urls[fn]+"/?"+queryOf(fn, days, weeks), readKey)
+			got[fn] = append(got[fn], time.Since(t0))
+			require.Equal(b, http.StatusOK, a.status, "%s", a.body)
+			if paths[fn] == nil {
+				paths[fn] = map[string]int{}
+			}
+			paths[fn][a.header.Get("X-Stats-Path")]++
+		}
+	}
+	fmt.Printf("\nthe first unfiltered query after each of %d materialization steps (up to %d events each)\n", steps, rollup.DefaultChunk)
+	for _, fn := range functionNames {
+		if len(got[fn]) == 0 {
+			continue
+		}
+		each := ""
+		for _, d := range got[fn] {
+			each += fmt.Sprintf(" %.0f", ms(d))
+		}
+		fmt.Printf("STATS %-16s after a step   p50 %8.1f ms  max %8.1f ms  paths %v  each (ms):%s\n",
+			fn, ms(percentile(got[fn], 50)), ms(slices.Max(got[fn])), paths[fn], each)
+		b.ReportMetric(ms(percentile(got[fn], 50)), fn+"/after_step/p50_ms")
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -109,7 +109,8 @@ type colListing struct {
 	kind              byte
 	keys              []colKey
 	days              []rollup.Day
-	// where and args select the listed rows again (fetch).
+	// where and args select the listed rows again (fetch); where is
+	// empty for a part of a listing (only).
 	where string
 	args  []any
 }
@@ -136,6 +137,16 @@ func (c *colCache) list(ctx context.Context, tx pgx.Tx, instance, project string
 		return nil, fmt.Errorf("list columns: %w", err)
 	}
 	return l, nil
+}
+
+// only returns the part of l at indexes is.
+func (l *colListing) only(is []int) *colListing {
+	part := &colListing{instance: l.instance, project: l.project, kind: l.kind,
+		keys: make([]colKey, len(is)), days: make([]rollup.Day, len(is))}
+	for j, i := range is {
+		part.keys[j], part.days[j] = l.keys[i], l.days[i]
+	}
+	return part
 }
 
 // fetch returns the rows of l with at least the columns cols, from the
@@ -167,7 +178,7 @@ func (c *colCache) fetch(ctx context.Context, tx pgx.Tx, l *colListing, cols col
 		}
 	}
 	sel += ` FROM rollup_cols WHERE `
-	if missing > len(listed)/2 {
+	if missing > len(listed)/2 && where != "" {
 		rows, err = tx.Query(ctx, sel+where, args...)
 	} else {
 		ks, ds, cs := make([]int64, 0, missing), make([]int32, 0, missing), make([]int64, 0, missing)

@@ -63,4 +63,8 @@ func (c *ColumnCache) Bytes() int   { c.c.mu.Lock(); defer c.c.mu.Unlock(); retu
 
 // FoldsMade is how many folds of the stored columns the process's
 // queries built (foldCache), kept or not.
-func FoldsMade() int { storedFolds.mu.Lock(); defer storedFolds.mu.Unlock(); return storedFolds.made }
+func FoldsMade() (made, extended int) {
+	storedFolds.mu.Lock()
+	defer storedFolds.mu.Unlock()
+	return storedFolds.made, storedFolds.extended
+}

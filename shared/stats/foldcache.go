@@ -3,7 +3,10 @@ package stats
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"sync"
+
+	"github.com/eventfn/eventfn/shared/rollup"
 )
 
 // fold is what a query made of the stored columns' events, by group (a
@@ -73,63 +76,123 @@ func (f *fold) size() int {
 }
 
 // foldCache keeps folds of the stored columns, so that the same question
-// asked again over the same stored rows pays only for the tail: while the
-// rollups are far behind, the columns answer every query, and folding the
-// range's stored events (millions on a large store) was nearly all of an
-// unfiltered query's time, the same each time until a materialization
-// step or a compaction changes the rows. A fold is a function of its key:
-// what was folded (the query's shape: function, zone, buckets, filters)
-// and a digest of the exact rows its snapshot listed, which never change
-// once written (colCache). Bounded by bytes; when full, entries the map's
-// order picks go first. Safe for concurrent use; one per process.
+// asked again pays only for what changed: while the rollups are far
+// behind, the columns answer every query, and folding the range's stored
+// events (millions on a large store) was nearly all of an unfiltered
+// query's time. A fold is a function of what was folded (the query's
+// shape: function, zone, buckets, filters) and of the exact rows its
+// snapshot listed, which never change once written (colCache). A shape's
+// latest fold is kept with the rows it covers: asked over the same rows,
+// it is the answer; over those and more (a materialization step added
+// chunks, the case under load: a refold of 10 M events took a second
+// after every step), a copy of it takes in only the new rows; when rows
+// it covers are gone (compaction merged them), the rows are folded again.
+// Sets and counts only grow as rows come, so the extended fold is what a
+// fold of all the rows gives. Bounded by bytes; when full, entries the
+// map's order picks go first. Safe for concurrent use; one per process.
 type foldCache struct {
 	mu      sync.Mutex
-	entries map[foldKey]*fold
+	entries map[string]*keptFold
 	bytes   int
 	limit   int
-	// made counts the folds built (tests).
-	made int
+	// made counts the folds built over every listed row, extended those
+	// built from a kept fold and the new rows (tests).
+	made, extended int
 }
 
-type foldKey struct {
-	shape string
-	rows  [sha256.Size]byte
+// keptFold is a shape's fold and the rows it covers.
+type keptFold struct {
+	fold   *fold
+	digest [sha256.Size]byte
+	rows   map[listedRow]struct{}
+	size   int
+}
+
+// listedRow is one row of a colListing.
+type listedRow struct {
+	colKey
+	day rollup.Day
 }
 
 // storedFolds is the process's cache: a fold of a 100 k-user project is
 // a few hundred KB (one bit per user and group).
 var storedFolds = &foldCache{limit: 32 << 20}
 
-func (c *foldCache) get(k foldKey) *fold {
+// get returns shape's kept fold when it covers only rows l lists, with
+// the indexes in l of the rows it lacks (none: the fold is the answer).
+// older tells that the kept fold covers every row of l and more: l is of
+// an older snapshot, whose fold must not replace it.
+func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (kept *fold, lacks []int, older bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.entries[k]
+	e := c.entries[shape]
+	if e == nil {
+		return nil, nil, false
+	}
+	if e.digest == digest {
+		return e.fold, nil, false
+	}
+	covered := 0
+	for i, k := range l.keys {
+		if _, ok := e.rows[listedRow{k, l.days[i]}]; ok {
+			covered++
+		} else {
+			lacks = append(lacks, i)
+		}
+	}
+	if covered < len(e.rows) { // rows it covers are not listed
+		return nil, nil, len(lacks) == 0
+	}
+	return e.fold, lacks, false
 }
 
-func (c *foldCache) put(k foldKey, f *fold) {
-	size := f.size()
+// put keeps f as shape's fold over the rows of l; extended tells that it
+// was built from a kept fold.
+func (c *foldCache) put(shape string, l *colListing, digest [sha256.Size]byte, f *fold, extended bool) {
+	size := f.size() + 64*len(l.keys) + len(shape)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.made++
+	if extended {
+		c.extended++
+	} else {
+		c.made++
+	}
 	if size > c.limit/4 {
 		return
 	}
 	if c.entries == nil {
-		c.entries = map[foldKey]*fold{}
+		c.entries = map[string]*keptFold{}
 	}
-	if old, ok := c.entries[k]; ok { // two queries folded the same rows at once
-		delete(c.entries, k)
-		c.bytes -= old.size()
+	if old, ok := c.entries[shape]; ok {
+		delete(c.entries, shape)
+		c.bytes -= old.size
 	}
 	for old, e := range c.entries {
 		if c.bytes+size <= c.limit {
 			break
 		}
 		delete(c.entries, old)
-		c.bytes -= e.size()
+		c.bytes -= e.size
 	}
-	c.entries[k] = f
+	rows := make(map[listedRow]struct{}, len(l.keys))
+	for i, k := range l.keys {
+		rows[listedRow{k, l.days[i]}] = struct{}{}
+	}
+	c.entries[shape] = &keptFold{fold: f, digest: digest, rows: rows, size: size}
 	c.bytes += size
+}
+
+// extend returns a copy of f, with sets of maxUID for groups it adds,
+// that the caller may change.
+func (f *fold) extend(maxUID uint32) *fold {
+	g := &fold{n: slices.Clone(f.n), sets: make([]*userSet, len(f.sets)), ids: slices.Clone(f.ids),
+		slot: slices.Clone(f.slot), temp: slices.Clone(f.temp), maxUID: max(f.maxUID, maxUID)}
+	for k, s := range f.sets {
+		if s != nil {
+			g.sets[k] = s.clone(g.maxUID)
+		}
+	}
+	return g
 }
 
 // digest names the rows of l: the same digest, the same rows.

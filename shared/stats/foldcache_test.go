@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -16,11 +17,14 @@ import (
 )
 
 // TestColumnsFoldTheStoredEventsOncePerStoredRows asks the columns the same
-// questions while only the feed grows, then after a materialization step:
-// what a query folded of the stored events (users per bucket or type) is
-// kept while the stored rows stay, so the second round must build no fold
-// and still count the feed's new events; the third, over new rows, must
-// build new ones. Not parallel: it counts the process's folds.
+// questions while only the feed grows, then after a materialization step,
+// then after a compaction: what a query folded of the stored events (users
+// per bucket or type) is kept while the stored rows stay, so the second
+// round must build no fold and still count the feed's new events; the
+// third, over the same rows and new ones, must extend each kept fold by
+// the new rows alone; the fourth, with rows merged away, must fold anew.
+// Every answer is checked against the brute force. Not parallel: it
+// counts the process's folds.
 func TestColumnsFoldTheStoredEventsOncePerStoredRows(t *testing.T) {
 	ctx := context.Background()
 	url, pool := migratedDatabase(t, 4)
@@ -68,16 +72,29 @@ func TestColumnsFoldTheStoredEventsOncePerStoredRows(t *testing.T) {
 	insert(evs[:third])
 	rolluptest.Materialize(t, pool)
 	insert(evs[third : 2*third])
-	before := stats.FoldsMade()
+	made, extended := stats.FoldsMade()
 	ask(evs[:2*third], "a tail on stored rows")
-	made := stats.FoldsMade()
-	require.Equal(t, before+len(questions), made, "each question folds the stored rows")
+	made += len(questions)
+	assertFolds := func(round string) {
+		t.Helper()
+		gotMade, gotExtended := stats.FoldsMade()
+		require.Equal(t, [2]int{made, extended}, [2]int{gotMade, gotExtended}, "folds made and extended after %s", round)
+	}
+	assertFolds("each question folded the stored rows")
 
 	insert(evs[2*third:])
 	ask(evs, "the tail grown, the stored rows the same")
-	require.Equal(t, made, stats.FoldsMade(), "the stored rows' folds are kept")
+	assertFolds("the stored rows' folds were kept")
 
 	rolluptest.Materialize(t, pool)
 	ask(evs, "every event stored")
-	require.Equal(t, made+len(questions), stats.FoldsMade(), "new stored rows, new folds")
+	extended += len(questions)
+	assertFolds("each kept fold took in the new rows")
+
+	merged, err := rollup.Compact(ctx, pool, rollup.DayOf(time.Now(), time.UTC)+400)
+	require.NoError(t, err)
+	require.Positive(t, merged, "the test needs days of several chunks")
+	ask(evs, "the rows compacted")
+	made += len(questions)
+	assertFolds("rows the folds covered are gone: folded again")
 }

@@ -123,11 +123,13 @@ func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colL
 
 // scanFolded folds what scan gives into a fold (fresh, then add per
 // batch) and returns it, or the fold a query of the same shape made over
-// the same stored rows (foldCache): the caller must not change it. shape
-// names what the fold depends on besides sel and the rows (the function,
-// the zone and buckets, what add keeps). Folds of property filters are not
-// kept: such a scan reads several listings, and those queries are not the
-// ones a long tail makes slow.
+// the same stored rows, or that fold extended by the rows it lacks
+// (foldCache): the caller must not change it. shape names what the fold
+// depends on besides sel and the rows (the function, the zone and
+// buckets, what add keeps); fresh must size its sets for the snapshot's
+// users. Folds of property filters are not kept: such a scan reads
+// several listings, and those queries are not the ones a long tail makes
+// slow.
 func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape string, fresh func() *fold, add func(*fold, *batch)) (*fold, error) {
 	f := fresh()
 	if sel.empty() {
@@ -140,14 +142,22 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 	if err != nil {
 		return nil, err
 	}
-	key := foldKey{shape: fmt.Sprintf("%s|%v|%t %d|%d %d|%v", shape, sel.types, sel.hasSource, sel.source, sel.dayLo, sel.dayHi, nd), rows: l.digest()}
-	if kept := storedFolds.get(key); kept != nil {
+	shape = fmt.Sprintf("%s|%s|%s|%v|%t %d|%d %d|%v", sel.instance, sel.project, shape, sel.types, sel.hasSource, sel.source, sel.dayLo, sel.dayHi, nd)
+	digest := l.digest()
+	kept, lacks, older := storedFolds.get(shape, l, digest)
+	if kept != nil && len(lacks) == 0 {
 		return kept, nil
 	}
-	if err := scanListed(ctx, tx, sel, nd, l, func(b *batch) { add(f, b) }); err != nil {
+	rows := l
+	if kept != nil {
+		f, rows = kept.extend(f.maxUID), l.only(lacks)
+	}
+	if err := scanListed(ctx, tx, sel, nd, rows, func(b *batch) { add(f, b) }); err != nil {
 		return nil, err
 	}
-	storedFolds.put(key, f)
+	if !older {
+		storedFolds.put(shape, l, digest, f, kept != nil)
+	}
 	return f, nil
 }
 

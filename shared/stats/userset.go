@@ -1,5 +1,10 @@
 package stats
 
+import (
+	"maps"
+	"slices"
+)
+
 // userSet is a set of user ids: a map while it is small, a bit set over
 // the project's ids once that takes less memory, so that many small sets
 // (one per type, say) stay cheap and large ones fast.
@@ -33,6 +38,9 @@ func (s *userSet) add(uid uint32) {
 	if s.n > 64 && s.n*320 > int(s.maxUID) {
 		s.dense = make([]uint64, s.maxUID/64+1)
 		for u := range s.small {
+			if int(u>>6) >= len(s.dense) { // past maxUID: grow as add does
+				s.dense = append(s.dense, make([]uint64, int(u>>6)+1-len(s.dense))...)
+			}
 			s.dense[u>>6] |= 1 << (u & 63)
 		}
 		s.small = nil
@@ -67,6 +75,11 @@ func (s *userSet) len() int {
 		return 0
 	}
 	return s.n
+}
+
+// clone returns a copy of s for ids up to maxUID (at least s's).
+func (s *userSet) clone(maxUID uint32) *userSet {
+	return &userSet{small: maps.Clone(s.small), dense: slices.Clone(s.dense), n: s.n, maxUID: max(s.maxUID, maxUID)}
 }
 
 // moreUsers is a set of users over a kept one it must not change (a kept
