@@ -36,7 +36,7 @@ func (e *engine) dau(ctx context.Context, q *Query) (res DAUResult, path string,
 		}
 		w := windowOf(q)
 		eligible := ok && q.Source == "" && len(q.Props) == 0 && len(q.Types) <= 1
-		plan, err := planTail(ctx, tx, q, w.dayLo, w.dayHi, eligible)
+		plan, err := planTail(ctx, tx, q, w.dayLo, w.dayHi, eligible, shapeOf("dau", q))
 		if err != nil {
 			return err
 		}
@@ -164,10 +164,12 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 	return nil
 }
 
-// shapeOf names what a query of fn folds from the stored columns besides
-// its selection (scanFolded): the zone and the buckets.
+// shapeOf names a question of fn: what a query folds from the stored
+// columns besides its selection (scanFolded; the zone and the buckets),
+// and its filters by name, which planTail asks the fold cache about.
 func shapeOf(fn string, q *Query) string {
-	return fmt.Sprintf("%s|%s|%c|%d %d|%d %d", fn, q.TZ, q.Interval, q.From, q.To, q.First(), q.End())
+	return fmt.Sprintf("%s|%s|%c|%d %d|%d %d|%q %q %q %q", fn, q.TZ, q.Interval, q.From, q.To, q.First(), q.End(),
+		q.Types, q.StartType, q.ReturnType, q.Source)
 }
 
 // firstOr returns names[0], or def when names is empty.

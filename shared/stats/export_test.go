@@ -68,3 +68,12 @@ func FoldsMade() (made, extended int) {
 	defer storedFolds.mu.Unlock()
 	return storedFolds.made, storedFolds.extended
 }
+
+// SetProbeLimit sets the most tail events merged into the rollups by
+// probing (probeLimit) until the returned func restores it. Only for
+// tests that are not parallel: parallel ones start after they end.
+func SetProbeLimit(n int) (restore func()) {
+	old := probeLimit
+	probeLimit = n
+	return func() { probeLimit = old }
+}

@@ -102,7 +102,10 @@ type foldCache struct {
 
 // keptFold is a shape's fold and the rows it covers.
 type keptFold struct {
-	fold   *fold
+	// question is the instance, project and question it answers
+	// (holds).
+	question string
+	fold     *fold
 	digest [sha256.Size]byte
 	rows   map[listedRow]struct{}
 	size   int
@@ -146,9 +149,22 @@ func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (
 	return e.fold, lacks, false
 }
 
-// put keeps f as shape's fold over the rows of l; extended tells that it
-// was built from a kept fold.
-func (c *foldCache) put(shape string, l *colListing, digest [sha256.Size]byte, f *fold, extended bool) {
+// holds reports whether a fold of question (instance|project|shapeOf) is
+// kept, over whatever rows.
+func (c *foldCache) holds(question string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.question == question {
+			return true
+		}
+	}
+	return false
+}
+
+// put keeps f as shape's fold over the rows of l, for question (holds);
+// extended tells that it was built from a kept fold.
+func (c *foldCache) put(shape, question string, l *colListing, digest [sha256.Size]byte, f *fold, extended bool) {
 	size := f.size() + 64*len(l.keys) + len(shape)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -178,7 +194,7 @@ func (c *foldCache) put(shape string, l *colListing, digest [sha256.Size]byte, f
 	for i, k := range l.keys {
 		rows[listedRow{k, l.days[i]}] = struct{}{}
 	}
-	c.entries[shape] = &keptFold{fold: f, digest: digest, rows: rows, size: size}
+	c.entries[shape] = &keptFold{question: question, fold: f, digest: digest, rows: rows, size: size}
 	c.bytes += size
 }
 

@@ -27,7 +27,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 		}
 		l := listing(int64(i % 7))
 		shape := fmt.Sprint("dau", i%11)
-		c.put(shape, l, l.digest(), f, false)
+		c.put(shape, shape, l, l.digest(), f, false)
 		sum := 0
 		for _, e := range c.entries {
 			sum += e.size
@@ -46,7 +46,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 			big.set(k).add(u)
 		}
 	}
-	c.put("big", listing(1), sha256.Sum256(nil), big, false)
+	c.put("big", "big", listing(1), sha256.Sum256(nil), big, false)
 	got, _, _ := c.get("big", listing(1), sha256.Sum256(nil))
 	require.Nil(t, got, "a fold over a quarter of the bound is not kept")
 }
@@ -58,7 +58,7 @@ func TestFoldCacheTellsWhatAKeptFoldLacks(t *testing.T) {
 	c := &foldCache{limit: 1 << 20}
 	f := newFold(1, 100)
 	f.set(0).add(7)
-	c.put("top", listing(3), listing(3).digest(), f, false)
+	c.put("top", "db|shop|top", listing(3), listing(3).digest(), f, false)
 
 	more := listing(5)
 	got, lacks, older := c.get("top", more, more.digest())
@@ -78,6 +78,8 @@ func TestFoldCacheTellsWhatAKeptFoldLacks(t *testing.T) {
 
 	got, _, _ = c.get("dau", listing(3), listing(3).digest())
 	require.Nil(t, got, "another shape")
+	require.True(t, c.holds("db|shop|top"))
+	require.False(t, c.holds("db|blog|top"), "another project's question")
 
 	g := f.extend(200)
 	g.set(0).add(150)

@@ -98,3 +98,76 @@ func TestColumnsFoldTheStoredEventsOncePerStoredRows(t *testing.T) {
 	made += len(questions)
 	assertFolds("rows the folds covered are gone: folded again")
 }
+
+// TestAKeptFoldAnswersAShortTail asks questions the rollups could answer
+// while the tail is too long to merge (the columns answer and keep a
+// fold), then after the rollups caught up and a short tail came: a
+// question whose fold is kept is answered from the columns (extending the
+// fold costs less than probing the tail's users), another one by the
+// rollups and the merge; every answer exact. Not parallel: it changes the
+// probe limit and counts the process's folds.
+func TestAKeptFoldAnswersAShortTail(t *testing.T) {
+	ctx := context.Background()
+	url, pool := migratedDatabase(t, 4)
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, []string{"UTC"}))
+	t.Cleanup(stats.SetProbeLimit(100))
+	s := store.New(pool)
+	insert := func(list []genEvent) {
+		t.Helper()
+		var batch []*event.Event
+		for _, e := range list {
+			batch = append(batch, e.event())
+		}
+		_, err := s.InsertEvents(ctx, batch)
+		require.NoError(t, err)
+	}
+	cfg := utcConfig(t, url)
+	// Each question, and another one of the same function.
+	questions := []struct {
+		fn, query, other string
+		brute            func([]genEvent, bfQuery) any
+	}{
+		{"stats-dau", ranges[0], ranges[0] + "&interval=week", bruteDAU},
+		{"stats-top", ranges[0] + "&limit=1000", "from=2026-09-21&to=2026-11-18&limit=1000", bruteTop},
+		{"stats-retention", ranges[0] + "&interval=week&periods=4", ranges[0] + "&interval=day&periods=3", bruteRetention},
+	}
+	urls := map[string]string{}
+	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
+		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
+	} {
+		urls[name] = serveFunction(t, name, func(deps serve.Deps) (*serve.Function, error) { return build(ctx, cfg, deps) })
+	}
+	ask := func(fn, query string, brute func([]genEvent, bfQuery) any, stored []genEvent, wantPath string) {
+		t.Helper()
+		want, err := json.Marshal(brute(stored, parseBF("shop", query)))
+		require.NoError(t, err)
+		a := get(t, urls[fn]+"/?"+query, readKey)
+		require.Equal(t, 200, a.status, "%s", a.body)
+		require.JSONEq(t, string(want), string(a.body), "%s ?%s", fn, query)
+		require.Equal(t, wantPath, a.header.Get("X-Stats-Path"), "%s ?%s", fn, query)
+	}
+
+	evs := generate(12, 1200)[:1150]
+	insert(evs[:800])
+	rolluptest.Materialize(t, pool)
+	insert(evs[800:1100]) // shop's share of 300 events is past the limit
+	for _, q := range questions {
+		ask(q.fn, q.query, q.brute, evs[:1100], "columns")
+	}
+	rolluptest.Materialize(t, pool)
+	// A short tail, on the data's last day: after every stored event, so
+	// that no cohort moves (which the merge leaves to the columns).
+	last := dataStart.AddDate(0, 0, dataDays-1).Add(12 * time.Hour)
+	for i := range evs[1100:] {
+		evs[1100+i].t = last.Add(time.Duration(i) * time.Minute)
+	}
+	insert(evs[1100:])
+	made, extended := stats.FoldsMade()
+	for _, q := range questions {
+		ask(q.fn, q.query, q.brute, evs, "columns")
+		ask(q.fn, q.other, q.brute, evs, "rollup+tail")
+	}
+	gotMade, gotExtended := stats.FoldsMade()
+	require.Equal(t, [2]int{made, extended + len(questions)}, [2]int{gotMade, gotExtended},
+		"the kept folds took in the new rows; the other questions folded nothing")
+}

@@ -49,7 +49,7 @@ func (e *engine) retention(ctx context.Context, q *Query) (res RetentionResult, 
 		// A feed event of any day up to the range's end may change a
 		// cohort: a user's first event may be the feed's.
 		eligible := ok && q.Source == "" && len(q.Props) == 0 && q.StartType == "" && q.ReturnType == ""
-		plan, err := planTail(ctx, tx, q, noDay, windowOf(q).dayHi, eligible)
+		plan, err := planTail(ctx, tx, q, noDay, windowOf(q).dayHi, eligible, shapeOf("retention", q))
 		if err != nil {
 			return err
 		}

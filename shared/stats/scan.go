@@ -142,7 +142,8 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 	if err != nil {
 		return nil, err
 	}
-	shape = fmt.Sprintf("%s|%s|%s|%v|%t %d|%d %d|%v", sel.instance, sel.project, shape, sel.types, sel.hasSource, sel.source, sel.dayLo, sel.dayHi, nd)
+	question := questionOf(sel.instance, sel.project, shape)
+	shape = fmt.Sprintf("%s|%v|%t %d|%d %d|%v", question, sel.types, sel.hasSource, sel.source, sel.dayLo, sel.dayHi, nd)
 	digest := l.digest()
 	kept, lacks, older := storedFolds.get(shape, l, digest)
 	if kept != nil && len(lacks) == 0 {
@@ -156,9 +157,15 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 		return nil, err
 	}
 	if !older {
-		storedFolds.put(shape, l, digest, f, kept != nil)
+		storedFolds.put(shape, question, l, digest, f, kept != nil)
 	}
 	return f, nil
+}
+
+// questionOf names a question asked of one database's project (shape:
+// shapeOf) for the fold cache.
+func questionOf(instance, project, shape string) string {
+	return instance + "|" + project + "|" + shape
 }
 
 // scanProps reads the first property filter's rows and, of the others,

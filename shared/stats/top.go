@@ -39,7 +39,7 @@ func (e *engine) top(ctx context.Context, q *Query) (res TopResult, path string,
 		}
 		w := windowOf(q)
 		eligible := ok && q.Source == "" && len(q.Props) == 0
-		plan, err := planTail(ctx, tx, q, w.dayLo, w.dayHi, eligible)
+		plan, err := planTail(ctx, tx, q, w.dayLo, w.dayHi, eligible, shapeOf("top", q))
 		if err != nil {
 			return err
 		}
