@@ -106,9 +106,9 @@ type keptFold struct {
 	// (holds).
 	question string
 	fold     *fold
-	digest [sha256.Size]byte
-	rows   map[listedRow]struct{}
-	size   int
+	digest   [sha256.Size]byte
+	rows     map[listedRow]struct{}
+	size     int
 }
 
 // listedRow is one row of a colListing.
