@@ -93,8 +93,10 @@ func (f *fold) size() int {
 type foldCache struct {
 	mu      sync.Mutex
 	entries map[string]*keptFold
-	bytes   int
-	limit   int
+	// questions counts the entries of each question (holds).
+	questions map[string]int
+	bytes     int
+	limit     int
 	// made counts the folds built over every listed row, extended those
 	// built from a kept fold and the new rows (tests).
 	made, extended int
@@ -154,12 +156,16 @@ func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (
 func (c *foldCache) holds(question string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.entries {
-		if e.question == question {
-			return true
-		}
+	return c.questions[question] > 0
+}
+
+// drop forgets the entry of shape; c.mu is held.
+func (c *foldCache) drop(shape string, e *keptFold) {
+	delete(c.entries, shape)
+	c.bytes -= e.size
+	if c.questions[e.question]--; c.questions[e.question] == 0 {
+		delete(c.questions, e.question)
 	}
-	return false
 }
 
 // put keeps f as shape's fold over the rows of l, for question (holds);
@@ -177,24 +183,23 @@ func (c *foldCache) put(shape, question string, l *colListing, digest [sha256.Si
 		return
 	}
 	if c.entries == nil {
-		c.entries = map[string]*keptFold{}
+		c.entries, c.questions = map[string]*keptFold{}, map[string]int{}
 	}
 	if old, ok := c.entries[shape]; ok {
-		delete(c.entries, shape)
-		c.bytes -= old.size
+		c.drop(shape, old)
 	}
 	for old, e := range c.entries {
 		if c.bytes+size <= c.limit {
 			break
 		}
-		delete(c.entries, old)
-		c.bytes -= e.size
+		c.drop(old, e)
 	}
 	rows := make(map[listedRow]struct{}, len(l.keys))
 	for i, k := range l.keys {
 		rows[listedRow{k, l.days[i]}] = struct{}{}
 	}
 	c.entries[shape] = &keptFold{question: question, fold: f, digest: digest, rows: rows, size: size}
+	c.questions[question]++
 	c.bytes += size
 }
 

@@ -33,6 +33,11 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 			sum += e.size
 		}
 		require.Equal(t, sum, c.bytes, "after put %d", i)
+		questions := map[string]int{}
+		for _, e := range c.entries {
+			questions[e.question]++
+		}
+		require.Equal(t, questions, c.questions, "after put %d", i)
 		require.LessOrEqual(t, c.bytes, c.limit)
 		if f.size() <= c.limit/5 {
 			got, lacks, _ := c.get(shape, l, l.digest())
