@@ -19,7 +19,6 @@ import (
 	"github.com/eventfn/eventfn/shared/benchdata"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/rollup"
-	"github.com/eventfn/eventfn/shared/serve"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
 )
@@ -60,12 +59,7 @@ func BenchmarkStats(b *testing.B) {
 		QueryTimeout:    5 * time.Minute,
 		RollupTimezones: "UTC",
 	}
-	urls := map[string]string{}
-	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
-		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
-	} {
-		urls[name] = serveFunction(b, name, func(deps serve.Deps) (*serve.Function, error) { return build(ctx, cfg, deps) })
-	}
+	urls := serveStats(b, cfg)
 	sqlConn, err := pgx.Connect(ctx, url)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = sqlConn.Close(ctx) })

@@ -131,12 +131,7 @@ func TestAKeptFoldAnswersAShortTail(t *testing.T) {
 		{"stats-top", ranges[0] + "&limit=1000", "from=2026-09-21&to=2026-11-18&limit=1000", bruteTop},
 		{"stats-retention", ranges[0] + "&interval=week&periods=4", ranges[0] + "&interval=day&periods=3", bruteRetention},
 	}
-	urls := map[string]string{}
-	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
-		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
-	} {
-		urls[name] = serveFunction(t, name, func(deps serve.Deps) (*serve.Function, error) { return build(ctx, cfg, deps) })
-	}
+	urls := serveStats(t, cfg)
 	ask := func(fn, query string, brute func([]genEvent, bfQuery) any, stored []genEvent, wantPath string) {
 		t.Helper()
 		want, err := json.Marshal(brute(stored, parseBF("shop", query)))

@@ -326,6 +326,19 @@ func utcConfig(t *testing.T, url string) stats.Config {
 	return cfg
 }
 
+// serveStats serves stats-dau, stats-top and stats-retention on cfg and
+// returns their URLs by name.
+func serveStats(t testing.TB, cfg stats.Config) map[string]string {
+	t.Helper()
+	urls := map[string]string{}
+	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
+		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
+	} {
+		urls[name] = serveFunction(t, name, func(deps serve.Deps) (*serve.Function, error) { return build(context.Background(), cfg, deps) })
+	}
+	return urls
+}
+
 func serveFunction(t testing.TB, name string, build func(serve.Deps) (*serve.Function, error)) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()

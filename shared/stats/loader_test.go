@@ -12,24 +12,15 @@ import (
 	"github.com/eventfn/eventfn/shared/event"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/rollup/rolluptest"
-	"github.com/eventfn/eventfn/shared/serve"
-	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
 )
 
 // bootStats serves the three functions on the database at url.
 func bootStats(t *testing.T, url string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
 	cfg := utcConfig(t, url)
 	cfg.RollupTimezones = "UTC,Europe/Kyiv"
-	urls := map[string]string{}
-	for name, build := range map[string]func(context.Context, stats.Config, serve.Deps) (*serve.Function, error){
-		"stats-dau": stats.NewDAU, "stats-top": stats.NewTop, "stats-retention": stats.NewRetention,
-	} {
-		urls[name] = serveFunction(t, name, func(deps serve.Deps) (*serve.Function, error) { return build(ctx, cfg, deps) })
-	}
-	return urls
+	return serveStats(t, cfg)
 }
 
 // TestLoaderMatchesInsertEvents: the bulk rollup.Loader, which the stats
