@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventfn/eventfn/shared/benchdata"
-	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/stats"
 	"github.com/eventfn/eventfn/shared/store"
@@ -51,14 +50,10 @@ func BenchmarkStats(b *testing.B) {
 	url, pool := benchdata.Database(b)
 	printSizes(b, pool)
 
-	cfg := stats.Config{
-		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
-		Postgres:        config.Postgres{DatabaseURL: url, DatabaseMaxConns: 4},
-		Auth:            config.Auth{APIKeys: readKey + "=bench:read"},
-		MaxRangeDays:    400,
-		QueryTimeout:    5 * time.Minute,
-		RollupTimezones: "UTC",
-	}
+	cfg := utcConfig(b, url)
+	cfg.Postgres.DatabaseMaxConns = 4
+	cfg.Auth.APIKeys = readKey + "=bench:read"
+	cfg.QueryTimeout = 5 * time.Minute
 	urls := serveStats(b, cfg)
 	sqlConn, err := pgx.Connect(ctx, url)
 	require.NoError(b, err)

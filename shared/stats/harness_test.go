@@ -312,7 +312,7 @@ func migratedDatabase(t *testing.T, conns int32) (string, *pgxpool.Pool) {
 
 // utcConfig is a stats configuration over url with rollups in UTC only
 // and readKey reading project shop.
-func utcConfig(t *testing.T, url string) stats.Config {
+func utcConfig(t testing.TB, url string) stats.Config {
 	t.Helper()
 	cfg := stats.Config{
 		Server:          config.Server{Port: 8080, LogLevel: "info", ShutdownTimeout: time.Second},
