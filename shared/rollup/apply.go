@@ -161,6 +161,9 @@ func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Le
 			return nil, err
 		}
 	}
+	if err := logFirstSeen(ctx, tx, version, names, loud); err != nil {
+		return nil, err
+	}
 	for _, z := range zones {
 		if err := applyCalendar(ctx, tx, z.name, z.loc, items, memo, hist); err != nil {
 			return nil, err

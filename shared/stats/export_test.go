@@ -77,3 +77,12 @@ func SetProbeLimit(n int) (restore func()) {
 	probeLimit = n
 	return func() { probeLimit = old }
 }
+
+// FirstSeenReads is how many times the process's retention queries read
+// the users' first events (firstSeenCache), and how many times they
+// brought an earlier read forward from the steps' log instead.
+func FirstSeenReads() (read, brought int) {
+	firstSeenUsers.mu.Lock()
+	defer firstSeenUsers.mu.Unlock()
+	return firstSeenUsers.read, firstSeenUsers.brought
+}

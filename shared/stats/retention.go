@@ -304,17 +304,28 @@ func firstSeen(ctx context.Context, tx pgx.Tx, sel *selection, tl *tail, w windo
 		}
 	}
 	key := firstSeenKey{instance: instance, project: sel.project, version: version, start: w.start, stored: stored}
-	read, ok := firstSeenUsers.get(key)
-	if !ok {
-		if read, err = readFirstSeen(ctx, tx, key); err != nil {
-			return nil, err
+	read, base := firstSeenUsers.get(key)
+	if read == nil {
+		if base != nil {
+			if read, err = bringForward(ctx, tx, base, key); err != nil {
+				return nil, err
+			}
 		}
-		firstSeenUsers.put(*read)
+		brought := read != nil
+		if !brought {
+			if read, err = readFirstSeen(ctx, tx, key); err != nil {
+				return nil, err
+			}
+		}
+		firstSeenUsers.put(read, brought)
 	}
 	since := newUserSet(stored)
-	for i, uid := range read.uids {
-		since.add(uid)
-		if t := read.firsts[i]; t < w.end {
+	for uid, t := range read.firsts {
+		if t == beganBefore {
+			continue
+		}
+		since.add(uint32(uid))
+		if t < w.end {
 			first[uid] = t
 		}
 	}
@@ -332,12 +343,15 @@ func readFirstSeen(ctx context.Context, tx pgx.Tx, k firstSeenKey) (*firstSeenEn
 	if err != nil {
 		return nil, fmt.Errorf("read first events: %w", err)
 	}
-	e := &firstSeenEntry{key: k}
+	e := &firstSeenEntry{key: k, firsts: make([]int64, int(k.stored)+1)}
+	for i := range e.firsts {
+		e.firsts[i] = beganBefore
+	}
 	var uid int32
 	var at time.Time
 	_, err = pgx.ForEachRow(rows, []any{&uid, &at}, func() error {
 		if uid > 0 && uint32(uid) <= k.stored { // else not in the snapshot maxUID read
-			e.uids, e.firsts = append(e.uids, uint32(uid)), append(e.firsts, at.Unix())
+			e.firsts[uid] = at.Unix()
 		}
 		return nil
 	})
