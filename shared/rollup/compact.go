@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
@@ -152,6 +153,10 @@ func mergeChunks(ctx context.Context, tx pgx.Tx, d chunkKey, ids []int64, offset
 	if err := tx.QueryRow(ctx, `SELECT nextval('rollup_chunk_id')`).Scan(&id); err != nil {
 		return false, err
 	}
+	lineage, err := lineageOf(ctx, tx, ids)
+	if err != nil {
+		return false, err
+	}
 	keys := make([]key, 0, len(merged))
 	for k := range merged {
 		keys = append(keys, k)
@@ -177,8 +182,33 @@ func mergeChunks(ctx context.Context, tx pgx.Tx, d chunkKey, ids []int64, offset
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_cols"}, colsColumns, pgx.CopyFromRows(out)); err != nil {
 		return false, err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO rollup_chunks (chunk, project, day, n) VALUES ($1, $2, $3, $4)`, id, d.project, int32(d.day), total); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO rollup_chunks (chunk, project, day, n, merged) VALUES ($1, $2, $3, $4, $5)`, id, d.project, int32(d.day), total, lineage); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// maxLineage bounds rollup_chunks.merged: a day of one-event steps merges
+// thousands of chunks into one, and the ids are only an aid to readers.
+const maxLineage = 4096
+
+// lineageOf returns ids and the chunks they had merged (rollup_chunks.
+// merged), newest first, at most maxLineage of them.
+func lineageOf(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT merged FROM rollup_chunks WHERE chunk = ANY($1) AND merged IS NOT NULL`, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(ids)
+	var merged []int64
+	if _, err := pgx.ForEachRow(rows, []any{&merged}, func() error {
+		out = append(out, merged...)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	slices.Reverse(out)
+	return out[:min(len(out), maxLineage)], nil
 }

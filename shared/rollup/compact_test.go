@@ -73,10 +73,14 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 	}
 	events, props, chunks := columns(t, pool)
 	before := rolluptest.Calendar(t, pool, "UTC")
+	ever := map[int64]string{} // every chunk id seen, with its project and day
+	checkLineage := lineageChecker(t, pool, ever)
+	checkLineage()
 
 	today := rollup.DateDay(2027, 1, 1)
 	removed, err := rollup.Compact(ctx, pool, today)
 	require.NoError(t, err)
+	checkLineage()
 	gotEvents, gotProps, gotChunks := columns(t, pool)
 	assert.Equal(t, events, gotEvents)
 	assert.Equal(t, props, gotProps)
@@ -106,11 +110,51 @@ func TestCompactKeepsEveryEvent(t *testing.T) {
 		require.NoError(t, err)
 		rolluptest.Drain(t, m)
 	}
+	checkLineage()
 	removed, err = rollup.Compact(ctx, pool, today)
 	require.NoError(t, err)
 	assert.Positive(t, removed)
+	checkLineage()
 	gotEvents, _, _ = columns(t, pool)
 	assert.Len(t, gotEvents, len(events)+len(late))
+}
+
+// lineageChecker returns a check that every chunk a compaction removed is
+// named by the merged ids of a chunk of the same project and day that
+// holds its events now (rollup_chunks.merged, which stats use to keep
+// what they folded), and that a chunk names only chunks of its own day
+// that are gone. ever gathers the chunks seen by each check.
+func lineageChecker(t *testing.T, pool *pgxpool.Pool, ever map[int64]string) func() {
+	return func() {
+		t.Helper()
+		rows, err := pool.Query(context.Background(), `SELECT chunk, project || '/' || day, coalesce(merged, '{}') FROM rollup_chunks`)
+		require.NoError(t, err)
+		now := map[int64]string{}
+		named := map[int64]string{}
+		var chunk int64
+		var day string
+		var merged []int64
+		_, err = pgx.ForEachRow(rows, []any{&chunk, &day, &merged}, func() error {
+			now[chunk] = day
+			for _, m := range merged {
+				named[m] = day
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		for m, day := range named {
+			require.Equal(t, ever[m], day, "chunk %d named by a chunk of another day, or never seen", m)
+			require.NotContains(t, now, m, "chunk %d named as merged but still there", m)
+		}
+		for c, day := range ever {
+			if _, ok := now[c]; !ok {
+				require.Equal(t, day, named[c], "removed chunk %d named by no chunk of its day", c)
+			}
+		}
+		for c, day := range now {
+			ever[c] = day
+		}
+	}
 }
 
 // TestCompactWhileMaterializing: compaction merges chunks of days the

@@ -168,7 +168,7 @@ func BenchmarkStats(b *testing.B) {
 			}
 		}
 	}
-	afterSteps(b, pool, urls, tailDays, tailWeeks)
+	afterSteps(b, pool, s, urls, last, tailDays, tailWeeks)
 	// What this run added goes, so that a kept database stays the data set.
 	_, err = pool.Exec(ctx, `DELETE FROM rollup_feed; DELETE FROM events WHERE id LIKE 'tail%'; DELETE FROM event_ids WHERE id LIKE 'tail%'`)
 	require.NoError(b, err)
@@ -177,9 +177,10 @@ func BenchmarkStats(b *testing.B) {
 // afterSteps materializes the feed a step at a time and, after each, asks
 // every function its unfiltered question once over the tail's ranges: the
 // first query over new stored rows, which is every query under a steady
-// load (a step every few seconds). Only on a database of the run's own:
-// steps write the rollups, which a kept database must not keep.
-func afterSteps(b *testing.B, pool *pgxpool.Pool, urls map[string]string, days, weeks [2]string) {
+// load (a step every few seconds); then after a compaction of small
+// chunks. Only on a database of the run's own: steps write the rollups,
+// which a kept database must not keep.
+func afterSteps(b *testing.B, pool *pgxpool.Pool, s *store.Store, urls map[string]string, last time.Time, days, weeks [2]string) {
 	if os.Getenv("EVENTFN_BENCH_STATS_DATABASE_URL") != "" {
 		fmt.Println("\n(no materialization steps on a kept database: they would change its rollups)")
 		return
@@ -188,6 +189,18 @@ func afterSteps(b *testing.B, pool *pgxpool.Pool, urls map[string]string, days, 
 	m := rollup.NewMaterializer(pool, 0)
 	got := map[string][]time.Duration{}
 	paths := map[string]map[string]int{}
+	askAll := func(into map[string][]time.Duration) {
+		for _, fn := range functionNames {
+			t0 := time.Now()
+			a := get(b, urls[fn]+"/?"+queryOf(fn, days, weeks), readKey)
+			into[fn] = append(into[fn], time.Since(t0))
+			require.Equal(b, http.StatusOK, a.status, "%s", a.body)
+			if paths[fn] == nil {
+				paths[fn] = map[string]int{}
+			}
+			paths[fn][a.header.Get("X-Stats-Path")]++
+		}
+	}
 	steps := 0
 	for {
 		n, err := m.Step(ctx)
@@ -196,30 +209,46 @@ func afterSteps(b *testing.B, pool *pgxpool.Pool, urls map[string]string, days, 
 			break
 		}
 		steps++
-		for _, fn := range functionNames {
-			t0 := time.Now()
-			a := get(b, urls[fn]+"/?"+queryOf(fn, days, weeks), readKey)
-			got[fn] = append(got[fn], time.Since(t0))
-			require.Equal(b, http.StatusOK, a.status, "%s", a.body)
-			if paths[fn] == nil {
-				paths[fn] = map[string]int{}
-			}
-			paths[fn][a.header.Get("X-Stats-Path")]++
-		}
+		askAll(got)
 	}
 	fmt.Printf("\nthe first unfiltered query after each of %d materialization steps (up to %d events each)\n", steps, rollup.DefaultChunk)
-	for _, fn := range functionNames {
-		if len(got[fn]) == 0 {
-			continue
+	report := func(label, metric string, got map[string][]time.Duration) {
+		for _, fn := range functionNames {
+			if len(got[fn]) == 0 {
+				continue
+			}
+			each := ""
+			for _, d := range got[fn] {
+				each += fmt.Sprintf(" %.0f", ms(d))
+			}
+			fmt.Printf("STATS %-16s %-16s p50 %8.1f ms  max %8.1f ms  paths %v  each (ms):%s\n",
+				fn, label, ms(percentile(got[fn], 50)), ms(slices.Max(got[fn])), paths[fn], each)
+			b.ReportMetric(ms(percentile(got[fn], 50)), fn+"/"+metric+"/p50_ms")
 		}
-		each := ""
-		for _, d := range got[fn] {
-			each += fmt.Sprintf(" %.0f", ms(d))
-		}
-		fmt.Printf("STATS %-16s after a step   p50 %8.1f ms  max %8.1f ms  paths %v  each (ms):%s\n",
-			fn, ms(percentile(got[fn], 50)), ms(slices.Max(got[fn])), paths[fn], each)
-		b.ReportMetric(ms(percentile(got[fn], 50)), fn+"/after_step/p50_ms")
 	}
+	report("after a step", "after_step", got)
+
+	// Small steps of late events on the last day, each followed by the
+	// questions (their folds then cover the small chunks), then a
+	// compaction that merges those chunks: the first query after it, which
+	// consume-batch's compaction (each minute) brings under a steady load.
+	for i := range 3 {
+		recs := benchdata.Tail(2_000, last, fmt.Sprintf("tail-late%d-", i))
+		_, err := s.InsertRecords(ctx, recs)
+		require.NoError(b, err)
+		_, err = m.Step(ctx)
+		require.NoError(b, err)
+		askAll(map[string][]time.Duration{})
+	}
+	merged, err := rollup.Compact(ctx, pool, rollup.DayOf(last, time.UTC)+1)
+	require.NoError(b, err)
+	fmt.Printf("\nthe first unfiltered query after a compaction that merged %d chunks\n", merged)
+	compacted := map[string][]time.Duration{}
+	for k := range paths {
+		delete(paths, k)
+	}
+	askAll(compacted)
+	report("after compaction", "after_compaction", compacted)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

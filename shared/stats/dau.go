@@ -139,7 +139,7 @@ func dauColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, bucket
 	// the same rows (scanFolded); then the tail's users they lack.
 	f := newFold(len(buckets), stored)
 	if ok {
-		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, shapeOf("dau", q),
+		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w)}, shapeOf("dau", q), true,
 			func() *fold { return newFold(len(buckets), stored) },
 			func(f *fold, b *batch) { into(b, func(k int) userAdder { return f.set(k) }) })
 		if err != nil {

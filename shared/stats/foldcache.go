@@ -86,9 +86,11 @@ func (f *fold) size() int {
 // it is the answer; over those and more (a materialization step added
 // chunks, the case under load: a refold of 10 M events took a second
 // after every step), a copy of it takes in only the new rows; when rows
-// it covers are gone (compaction merged them), the rows are folded again.
-// Sets and counts only grow as rows come, so the extended fold is what a
-// fold of all the rows gives. Bounded by bytes; when full, entries the
+// it covers are gone (compaction merged them), a fold of sets alone takes
+// in the merged rows the same way (folding an event twice changes no set;
+// rollup_chunks.merged tells that they hold the gone rows' events), and
+// one with counts folds every row again. Sets and counts only grow as rows
+// come, so the extended fold is what a fold of all the rows gives. Bounded by bytes; when full, entries the
 // map's order picks go first. Safe for concurrent use; one per process.
 type foldCache struct {
 	mu      sync.Mutex
@@ -125,30 +127,47 @@ var storedFolds = &foldCache{limit: 32 << 20}
 
 // get returns shape's kept fold when it covers only rows l lists, with
 // the indexes in l of the rows it lacks (none: the fold is the answer).
-// older tells that the kept fold covers every row of l and more: l is of
-// an older snapshot, whose fold must not replace it.
-func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (kept *fold, lacks []int, older bool) {
+// When some rows it covers are not listed, it returns the fold and the
+// rows it lacks all the same, with gone the chunks of those rows: the
+// caller may use the fold only if the lacked rows hold those chunks'
+// events (a compaction merged them) and folding an event twice changes
+// nothing. older tells that the kept fold covers every row of l and more:
+// l is of an older snapshot, whose fold must not replace it.
+func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (kept *fold, lacks []int, gone []int64, older bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[shape]
 	if e == nil {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if e.digest == digest {
-		return e.fold, nil, false
+		return e.fold, nil, nil, false
 	}
 	covered := 0
+	listed := make(map[listedRow]struct{}, len(l.keys))
 	for i, k := range l.keys {
-		if _, ok := e.rows[listedRow{k, l.days[i]}]; ok {
+		r := listedRow{k, l.days[i]}
+		listed[r] = struct{}{}
+		if _, ok := e.rows[r]; ok {
 			covered++
 		} else {
 			lacks = append(lacks, i)
 		}
 	}
-	if covered < len(e.rows) { // rows it covers are not listed
-		return nil, nil, len(lacks) == 0
+	if covered == len(e.rows) {
+		return e.fold, lacks, nil, false
 	}
-	return e.fold, lacks, false
+	if len(lacks) == 0 {
+		return nil, nil, nil, true
+	}
+	seen := map[int64]bool{}
+	for r := range e.rows {
+		if _, ok := listed[r]; !ok && !seen[r.chunk] {
+			seen[r.chunk] = true
+			gone = append(gone, r.chunk)
+		}
+	}
+	return e.fold, lacks, gone, false
 }
 
 // holds reports whether a fold of question (instance|project|shapeOf) is

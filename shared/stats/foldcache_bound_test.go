@@ -40,7 +40,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 		require.Equal(t, questions, c.questions, "after put %d", i)
 		require.LessOrEqual(t, c.bytes, c.limit)
 		if f.size() <= c.limit/5 {
-			got, lacks, _ := c.get(shape, l, l.digest())
+			got, lacks, _, _ := c.get(shape, l, l.digest())
 			require.Same(t, f, got)
 			require.Empty(t, lacks)
 		}
@@ -52,7 +52,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 		}
 	}
 	c.put("big", "big", listing(1), sha256.Sum256(nil), big, false)
-	got, _, _ := c.get("big", listing(1), sha256.Sum256(nil))
+	got, _, _, _ := c.get("big", listing(1), sha256.Sum256(nil))
 	require.Nil(t, got, "a fold over a quarter of the bound is not kept")
 }
 
@@ -66,22 +66,25 @@ func TestFoldCacheTellsWhatAKeptFoldLacks(t *testing.T) {
 	c.put("top", "db|shop|top", listing(3), listing(3).digest(), f, false)
 
 	more := listing(5)
-	got, lacks, older := c.get("top", more, more.digest())
+	got, lacks, gone, older := c.get("top", more, more.digest())
 	require.Same(t, f, got)
 	require.Equal(t, []int{3, 4}, lacks, "the rows it lacks, by index in the listing")
+	require.Nil(t, gone)
 	require.False(t, older)
 
-	got, _, older = c.get("top", listing(2), listing(2).digest())
+	got, _, _, older = c.get("top", listing(2), listing(2).digest())
 	require.Nil(t, got, "a row it covers is not listed")
 	require.True(t, older, "the listing is a part of what it covers")
 
 	other := listing(4)
 	other.keys[0].chunk = 99
-	got, _, older = c.get("top", other, other.digest())
-	require.Nil(t, got, "a row it covers was replaced")
+	got, lacks, gone, older = c.get("top", other, other.digest())
+	require.Same(t, f, got, "a row it covers was replaced: the fold may still serve")
+	require.Equal(t, []int{0, 3}, lacks)
+	require.Equal(t, []int64{1}, gone, "the chunk no longer listed")
 	require.False(t, older)
 
-	got, _, _ = c.get("dau", listing(3), listing(3).digest())
+	got, _, _, _ = c.get("dau", listing(3), listing(3).digest())
 	require.Nil(t, got, "another shape")
 	require.True(t, c.holds("db|shop|top"))
 	require.False(t, c.holds("db|blog|top"), "another project's question")

@@ -215,7 +215,7 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 		}
 		tl.scan(tailStart, addFirst)
 		if ok {
-			stored, err = scanFolded(ctx, tx, &returnSel, need{secs: !wholeDays}, shapeOf("retention", q),
+			stored, err = scanFolded(ctx, tx, &returnSel, need{secs: !wholeDays}, shapeOf("retention", q), true,
 				func() *fold { return newFold(len(buckets), storedTop) },
 				func(f *fold, b *batch) { activeIn(b, func(k int) userAdder { return f.set(k) }) })
 			if err != nil {

@@ -126,11 +126,12 @@ func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colL
 // the same stored rows, or that fold extended by the rows it lacks
 // (foldCache): the caller must not change it. shape names what the fold
 // depends on besides sel and the rows (the function, the zone and
-// buckets, what add keeps); fresh must size its sets for the snapshot's
-// users. Folds of property filters are not kept: such a scan reads
+// buckets, what add keeps); setsOnly tells that add only adds users to
+// sets (an event folded twice changes nothing); fresh must size its sets
+// for the snapshot's users. Folds of property filters are not kept: such a scan reads
 // several listings, and those queries are not the ones a long tail makes
 // slow.
-func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape string, fresh func() *fold, add func(*fold, *batch)) (*fold, error) {
+func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape string, setsOnly bool, fresh func() *fold, add func(*fold, *batch)) (*fold, error) {
 	f := fresh()
 	if sel.empty() {
 		return f, nil
@@ -145,9 +146,16 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 	question := questionOf(sel.instance, sel.project, shape)
 	shape = fmt.Sprintf("%s|%v|%t %d|%d %d|%v", question, sel.types, sel.hasSource, sel.source, sel.dayLo, sel.dayHi, nd)
 	digest := l.digest()
-	kept, lacks, older := storedFolds.get(shape, l, digest)
+	kept, lacks, gone, older := storedFolds.get(shape, l, digest)
 	if kept != nil && len(lacks) == 0 {
 		return kept, nil
+	}
+	if gone != nil {
+		if !setsOnly {
+			kept = nil
+		} else if kept, err = keptIfMerged(ctx, tx, kept, gone, l.only(lacks)); err != nil {
+			return nil, err
+		}
 	}
 	rows := l
 	if kept != nil {
@@ -160,6 +168,36 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 		storedFolds.put(shape, question, l, digest, f, kept != nil)
 	}
 	return f, nil
+}
+
+// keptIfMerged returns kept when the chunks gone (rows kept covers that
+// the query's snapshot no longer lists) were merged into chunks of the
+// rows it lacks (rollup_chunks.merged, in the query's snapshot), else nil.
+func keptIfMerged(ctx context.Context, tx pgx.Tx, kept *fold, gone []int64, lacked *colListing) (*fold, error) {
+	chunks := make([]int64, len(lacked.keys))
+	for i, k := range lacked.keys {
+		chunks[i] = k.chunk
+	}
+	rows, err := tx.Query(ctx, `SELECT merged FROM rollup_chunks WHERE chunk = ANY($1) AND merged IS NOT NULL`, chunks)
+	if err != nil {
+		return nil, fmt.Errorf("read merged chunks: %w", err)
+	}
+	into := map[int64]bool{}
+	var merged []int64
+	if _, err := pgx.ForEachRow(rows, []any{&merged}, func() error {
+		for _, c := range merged {
+			into[c] = true
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read merged chunks: %w", err)
+	}
+	for _, c := range gone {
+		if !into[c] {
+			return nil, nil
+		}
+	}
+	return kept, nil
 }
 
 // questionOf names a question asked of one database's project (shape:

@@ -203,7 +203,7 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	// only the tail has (ids from tempIDs up) are the tail's alone.
 	f := newFold(0, stored)
 	if ok {
-		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, shapeOf("top", q),
+		f, err = scanFolded(ctx, tx, &sel, need{secs: !bi.daysWhole(w), types: true}, shapeOf("top", q), false,
 			func() *fold { return newFold(0, stored) },
 			func(f *fold, b *batch) { into(b, f, func(k int) userAdder { return f.set(k) }) })
 		if err != nil {
