@@ -177,8 +177,8 @@ func BenchmarkStats(b *testing.B) {
 // afterSteps materializes the feed a step at a time and, after each, asks
 // every function its unfiltered question once over the tail's ranges: the
 // first query over new stored rows, which is every query under a steady
-// load (a step every few seconds); then after a compaction of small
-// chunks. Only on a database of the run's own: steps write the rollups,
+// load (a step every few seconds); then, over a tail, after a compaction
+// of small chunks. Only on a database of the run's own: steps write the rollups,
 // which a kept database must not keep.
 func afterSteps(b *testing.B, pool *pgxpool.Pool, s *store.Store, urls map[string]string, last time.Time, days, weeks [2]string) {
 	if os.Getenv("EVENTFN_BENCH_STATS_DATABASE_URL") != "" {
@@ -228,18 +228,24 @@ func afterSteps(b *testing.B, pool *pgxpool.Pool, s *store.Store, urls map[strin
 	}
 	report("after a step", "after_step", got)
 
-	// Small steps of late events on the last day, each followed by the
-	// questions (their folds then cover the small chunks), then a
-	// compaction that merges those chunks: the first query after it, which
-	// consume-batch's compaction (each minute) brings under a steady load.
+	// Small steps of late events on the last day, then a tail past the
+	// merge's limit (the columns answer, and their folds take in the
+	// small chunks), then a compaction that merges those chunks: the
+	// first query after it, which consume-batch's compaction (each
+	// minute) brings while the rollups are behind.
 	for i := range 3 {
-		recs := benchdata.Tail(2_000, last, fmt.Sprintf("tail-late%d-", i))
-		_, err := s.InsertRecords(ctx, recs)
+		_, err := s.InsertRecords(ctx, benchdata.Tail(2_000, last, fmt.Sprintf("tail-late%d-", i)))
 		require.NoError(b, err)
 		_, err = m.Step(ctx)
 		require.NoError(b, err)
-		askAll(map[string][]time.Duration{})
 	}
+	standing := benchdata.Tail(60_000, last, "tail-standing-")
+	for off := 0; off < len(standing); off += 10_000 {
+		_, err := s.InsertRecords(ctx, standing[off:off+10_000])
+		require.NoError(b, err)
+	}
+	askAll(map[string][]time.Duration{})
+	askAll(map[string][]time.Duration{})
 	merged, err := rollup.Compact(ctx, pool, rollup.DayOf(last, time.UTC)+1)
 	require.NoError(b, err)
 	fmt.Printf("\nthe first unfiltered query after a compaction that merged %d chunks\n", merged)

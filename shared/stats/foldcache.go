@@ -144,11 +144,8 @@ func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (
 		return e.fold, nil, nil, false
 	}
 	covered := 0
-	listed := make(map[listedRow]struct{}, len(l.keys))
 	for i, k := range l.keys {
-		r := listedRow{k, l.days[i]}
-		listed[r] = struct{}{}
-		if _, ok := e.rows[r]; ok {
+		if _, ok := e.rows[listedRow{k, l.days[i]}]; ok {
 			covered++
 		} else {
 			lacks = append(lacks, i)
@@ -159,6 +156,10 @@ func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (
 	}
 	if len(lacks) == 0 {
 		return nil, nil, nil, true
+	}
+	listed := make(map[listedRow]struct{}, len(l.keys))
+	for i, k := range l.keys {
+		listed[listedRow{k, l.days[i]}] = struct{}{}
 	}
 	seen := map[int64]bool{}
 	for r := range e.rows {
