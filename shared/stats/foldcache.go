@@ -89,9 +89,10 @@ func (f *fold) size() int {
 // it covers are gone (compaction merged them), a fold of sets alone takes
 // in the merged rows the same way (folding an event twice changes no set;
 // rollup_chunks.merged tells that they hold the gone rows' events), and
-// one with counts folds every row again. Sets and counts only grow as rows
-// come, so the extended fold is what a fold of all the rows gives. Bounded by bytes; when full, entries the
-// map's order picks go first. Safe for concurrent use; one per process.
+// one with counts folds every row again. Sets and counts only grow as
+// rows come, so the extended fold is what a fold of all the rows gives.
+// Bounded by bytes; when full, entries the map's order picks go first.
+// Safe for concurrent use; one per process.
 type foldCache struct {
 	mu      sync.Mutex
 	entries map[string]*keptFold

@@ -128,9 +128,9 @@ func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colL
 // depends on besides sel and the rows (the function, the zone and
 // buckets, what add keeps); setsOnly tells that add only adds users to
 // sets (an event folded twice changes nothing); fresh must size its sets
-// for the snapshot's users. Folds of property filters are not kept: such a scan reads
-// several listings, and those queries are not the ones a long tail makes
-// slow.
+// for the snapshot's users. Folds of property filters are not kept: such
+// a scan reads several listings, and those queries are not the ones a
+// long tail makes slow.
 func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape string, setsOnly bool, fresh func() *fold, add func(*fold, *batch)) (*fold, error) {
 	f := fresh()
 	if sel.empty() {
