@@ -1,8 +1,10 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,7 +46,18 @@ func logFirstSeen(ctx context.Context, tx pgx.Tx, version int64, names map[nameK
 	}
 	rows := make([][]any, 0, len(byProject))
 	for p, c := range byProject {
-		rows = append(rows, []any{version, p, c.uids, c.firsts})
+		// In id order: the same step logs the same rows whatever the
+		// order of the map it gathered them from.
+		order := make([]int, len(c.uids))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(c.uids[a], c.uids[b]) })
+		uids, firsts := make([]int32, len(order)), make([]time.Time, len(order))
+		for j, i := range order {
+			uids[j], firsts[j] = c.uids[i], c.firsts[i]
+		}
+		rows = append(rows, []any{version, p, uids, firsts})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_first_seen_log"}, []string{"version", "project", "uids", "firsts"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("log first events: %w", err)
