@@ -192,23 +192,34 @@ func mergeChunks(ctx context.Context, tx pgx.Tx, d chunkKey, ids []int64, offset
 // thousands of chunks into one, and the ids are only an aid to readers.
 const maxLineage = 4096
 
-// lineageOf returns ids and the chunks they had merged (rollup_chunks.
-// merged), newest first, at most maxLineage of them.
+// lineageOf returns ids and the chunks they had merged, newest first, at
+// most maxLineage of them.
 func lineageOf(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT merged FROM rollup_chunks WHERE chunk = ANY($1) AND merged IS NOT NULL`, ids)
+	merged, err := Merged(ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
-	out := slices.Clone(ids)
-	var merged []int64
-	if _, err := pgx.ForEachRow(rows, []any{&merged}, func() error {
-		out = append(out, merged...)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
+	out := append(slices.Clone(ids), merged...)
 	slices.Sort(out)
 	out = slices.Compact(out)
 	slices.Reverse(out)
 	return out[:min(len(out), maxLineage)], nil
+}
+
+// Merged returns the chunks that compactions merged into chunks (and
+// into the chunks those replaced), as rollup_chunks.merged names them in
+// q's snapshot; chunks a step wrote name none. A chunk may come twice.
+func Merged(ctx context.Context, q Querier, chunks []int64) ([]int64, error) {
+	rows, err := q.Query(ctx, `SELECT merged FROM rollup_chunks WHERE chunk = ANY($1) AND merged IS NOT NULL`, chunks)
+	if err != nil {
+		return nil, fmt.Errorf("read merged chunks: %w", err)
+	}
+	var out, merged []int64
+	if _, err := pgx.ForEachRow(rows, []any{&merged}, func() error {
+		out = append(out, merged...)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read merged chunks: %w", err)
+	}
+	return out, nil
 }

@@ -286,7 +286,8 @@ func withType(ctx context.Context, tx pgx.Tx, project string, sel selection, nam
 // the stored users whose first event is not before it: ids are dense from
 // 1, so the others began before the window, and none of their events,
 // stored or in the tail, starts a cohort of it. What it reads is kept for
-// the queries that see the same rollups (firstSeenCache); tl is the
+// the queries that see the same rollups, and brought forward from the
+// steps' log for those that see later ones (firstSeenCache); tl is the
 // query's tail, or nil.
 func firstSeen(ctx context.Context, tx pgx.Tx, sel *selection, tl *tail, w window, stored uint32, first []int64) (*userSet, error) {
 	// The tail, when there is one, read the version in this snapshot.

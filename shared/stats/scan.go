@@ -172,25 +172,19 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 
 // keptIfMerged returns kept when the chunks gone (rows kept covers that
 // the query's snapshot no longer lists) were merged into chunks of the
-// rows it lacks (rollup_chunks.merged, in the query's snapshot), else nil.
+// rows it lacks (rollup.Merged, in the query's snapshot), else nil.
 func keptIfMerged(ctx context.Context, tx pgx.Tx, kept *fold, gone []int64, lacked *colListing) (*fold, error) {
 	chunks := make([]int64, len(lacked.keys))
 	for i, k := range lacked.keys {
 		chunks[i] = k.chunk
 	}
-	rows, err := tx.Query(ctx, `SELECT merged FROM rollup_chunks WHERE chunk = ANY($1) AND merged IS NOT NULL`, chunks)
+	merged, err := rollup.Merged(ctx, tx, chunks)
 	if err != nil {
-		return nil, fmt.Errorf("read merged chunks: %w", err)
+		return nil, err
 	}
-	into := map[int64]bool{}
-	var merged []int64
-	if _, err := pgx.ForEachRow(rows, []any{&merged}, func() error {
-		for _, c := range merged {
-			into[c] = true
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("read merged chunks: %w", err)
+	into := make(map[int64]bool, len(merged))
+	for _, c := range merged {
+		into[c] = true
 	}
 	for _, c := range gone {
 		if !into[c] {
