@@ -27,35 +27,27 @@ const firstSeenLogKeep = 64
 // have moved theirs, with a time that may be later than the row's: a
 // reader takes the earlier of the two, as updateFirstSeen does.
 func logFirstSeen(ctx context.Context, tx pgx.Tx, version int64, names map[nameKey]uint32, loud map[userKey]*userState) error {
-	type changes struct {
-		uids   []int32
-		firsts []time.Time
+	type logged struct {
+		uid   int32
+		first time.Time
 	}
-	byProject := map[string]*changes{}
+	byProject := map[string][]logged{}
 	for k := range names {
-		if byProject[k.project] == nil {
-			byProject[k.project] = &changes{uids: []int32{}, firsts: []time.Time{}}
-		}
+		byProject[k.project] = nil
 	}
 	for k, u := range loud {
-		if u.hasStored && !u.first.Before(u.stored) {
-			continue
+		if !u.hasStored || u.first.Before(u.stored) {
+			byProject[k.project] = append(byProject[k.project], logged{int32(u.uid), u.first})
 		}
-		c := byProject[k.project]
-		c.uids, c.firsts = append(c.uids, int32(u.uid)), append(c.firsts, u.first)
 	}
 	rows := make([][]any, 0, len(byProject))
-	for p, c := range byProject {
+	for p, users := range byProject {
 		// In id order: the same step logs the same rows whatever the
 		// order of the map it gathered them from.
-		order := make([]int, len(c.uids))
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(c.uids[a], c.uids[b]) })
-		uids, firsts := make([]int32, len(order)), make([]time.Time, len(order))
-		for j, i := range order {
-			uids[j], firsts[j] = c.uids[i], c.firsts[i]
+		slices.SortFunc(users, func(a, b logged) int { return cmp.Compare(a.uid, b.uid) })
+		uids, firsts := make([]int32, len(users)), make([]time.Time, len(users))
+		for i, u := range users {
+			uids[i], firsts[i] = u.uid, u.first
 		}
 		rows = append(rows, []any{version, p, uids, firsts})
 	}
