@@ -119,9 +119,13 @@ func dauProbe(ctx context.Context, tx pgx.Tx, q *Query, typeName string, buckets
 	var probes []probe
 	var at []int
 	var typeID uint32
+	var ofType []uint32
+	if typeName != "" {
+		ofType = tl.typesOf([]string{typeName})
+	}
 	for i := range tl.evs {
 		e := &tl.evs[i]
-		if e.uid == 0 || (typeName != "" && e.typ != typeName) {
+		if e.uid == 0 || (typeName != "" && !slices.Contains(ofType, e.typeID)) {
 			continue
 		}
 		d := localDay(q, e.at)
@@ -166,9 +170,13 @@ func topProbe(ctx context.Context, tx pgx.Tx, q *Query, counts, users map[uint32
 	type userType struct{ uid, typeID uint32 }
 	seen := map[userType]bool{}
 	var probes []probe
+	var ofTypes []uint32
+	if len(q.Types) > 0 {
+		ofTypes = tl.typesOf(q.Types)
+	}
 	for i := range tl.evs {
 		e := &tl.evs[i]
-		if len(q.Types) > 0 && !slices.Contains(q.Types, e.typ) {
+		if ofTypes != nil && !slices.Contains(ofTypes, e.typeID) {
 			continue
 		}
 		if d := localDay(q, e.at); d < q.From || d > q.To {
