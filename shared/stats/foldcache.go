@@ -89,8 +89,10 @@ func (f *fold) size() int {
 // it covers are gone (compaction merged them), a fold of sets alone takes
 // in the merged rows the same way (folding an event twice changes no set;
 // rollup_chunks.merged tells that they hold the gone rows' events), and
-// one with counts folds every row again. Sets and counts only grow as
-// rows come, so the extended fold is what a fold of all the rows gives.
+// a fold with counts (stats-top's, one type per row) first gives back
+// what each gone row added to its type's count. Sets and counts only grow
+// as rows come, so the extended fold is what a fold of all the rows
+// gives.
 // Bounded by bytes; when full, entries the map's order picks go first.
 // Safe for concurrent use; one per process.
 type foldCache struct {
@@ -112,8 +114,10 @@ type keptFold struct {
 	question string
 	fold     *fold
 	digest   [sha256.Size]byte
-	rows     map[listedRow]struct{}
-	size     int
+	// shares are the rows covered, each with what it added to its type's
+	// count (0 for a fold of sets alone).
+	shares map[listedRow]int64
+	size   int
 }
 
 // listedRow is one row of a colListing.
@@ -129,12 +133,13 @@ var storedFolds = &foldCache{limit: 32 << 20}
 // get returns shape's kept fold when it covers only rows l lists, with
 // the indexes in l of the rows it lacks (none: the fold is the answer).
 // When some rows it covers are not listed, it returns the fold and the
-// rows it lacks all the same, with gone the chunks of those rows: the
-// caller may use the fold only if the lacked rows hold those chunks'
-// events (a compaction merged them) and folding an event twice changes
-// nothing. older tells that the kept fold covers every row of l and more:
-// l is of an older snapshot, whose fold must not replace it.
-func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (kept *fold, lacks []int, gone []int64, older bool) {
+// rows it lacks all the same, with gone those rows: the caller may use
+// the fold only if the lacked rows hold their events (a compaction merged
+// them), and folding an event twice changes nothing or the gone rows'
+// shares are given back. older tells that the kept fold covers every row
+// of l and more: l is of an older snapshot, whose fold must not replace
+// it.
+func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (kept *keptFold, lacks []int, gone []listedRow, older bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[shape]
@@ -142,18 +147,18 @@ func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (
 		return nil, nil, nil, false
 	}
 	if e.digest == digest {
-		return e.fold, nil, nil, false
+		return e, nil, nil, false
 	}
 	covered := 0
 	for i, k := range l.keys {
-		if _, ok := e.rows[listedRow{k, l.days[i]}]; ok {
+		if _, ok := e.shares[listedRow{k, l.days[i]}]; ok {
 			covered++
 		} else {
 			lacks = append(lacks, i)
 		}
 	}
-	if covered == len(e.rows) {
-		return e.fold, lacks, nil, false
+	if covered == len(e.shares) {
+		return e, lacks, nil, false
 	}
 	if len(lacks) == 0 {
 		return nil, nil, nil, true
@@ -162,14 +167,12 @@ func (c *foldCache) get(shape string, l *colListing, digest [sha256.Size]byte) (
 	for i, k := range l.keys {
 		listed[listedRow{k, l.days[i]}] = struct{}{}
 	}
-	seen := map[int64]bool{}
-	for r := range e.rows {
-		if _, ok := listed[r]; !ok && !seen[r.chunk] {
-			seen[r.chunk] = true
-			gone = append(gone, r.chunk)
+	for r := range e.shares {
+		if _, ok := listed[r]; !ok {
+			gone = append(gone, r)
 		}
 	}
-	return e.fold, lacks, gone, false
+	return e, lacks, gone, false
 }
 
 // holds reports whether a fold of question (instance|project|shapeOf) is
@@ -189,9 +192,11 @@ func (c *foldCache) drop(shape string, e *keptFold) {
 	}
 }
 
-// put keeps f as shape's fold over the rows of l, for question (holds);
-// extended tells that it was built from a kept fold.
-func (c *foldCache) put(shape, question string, l *colListing, digest [sha256.Size]byte, f *fold, extended bool) {
+// put keeps f as shape's fold over the rows of l, for question (holds),
+// with what each row added to its type's count (shares, by index in l;
+// nil for a fold of sets alone); extended tells that it was built from a
+// kept fold.
+func (c *foldCache) put(shape, question string, l *colListing, digest [sha256.Size]byte, f *fold, shares []int64, extended bool) {
 	size := f.size() + 64*len(l.keys) + len(shape)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,11 +220,14 @@ func (c *foldCache) put(shape, question string, l *colListing, digest [sha256.Si
 		}
 		c.drop(old, e)
 	}
-	rows := make(map[listedRow]struct{}, len(l.keys))
+	rows := make(map[listedRow]int64, len(l.keys))
 	for i, k := range l.keys {
-		rows[listedRow{k, l.days[i]}] = struct{}{}
+		rows[listedRow{k, l.days[i]}] = 0
+		if shares != nil {
+			rows[listedRow{k, l.days[i]}] = shares[i]
+		}
 	}
-	c.entries[shape] = &keptFold{question: question, fold: f, digest: digest, rows: rows, size: size}
+	c.entries[shape] = &keptFold{question: question, fold: f, digest: digest, shares: rows, size: size}
 	c.questions[question]++
 	c.bytes += size
 }

@@ -27,7 +27,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 		}
 		l := listing(int64(i % 7))
 		shape := fmt.Sprint("dau", i%11)
-		c.put(shape, shape, l, l.digest(), f, false)
+		c.put(shape, shape, l, l.digest(), f, nil, false)
 		sum := 0
 		for _, e := range c.entries {
 			sum += e.size
@@ -41,7 +41,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 		require.LessOrEqual(t, c.bytes, c.limit)
 		if f.size() <= c.limit/5 {
 			got, lacks, _, _ := c.get(shape, l, l.digest())
-			require.Same(t, f, got)
+			require.Same(t, f, got.fold)
 			require.Empty(t, lacks)
 		}
 	}
@@ -51,7 +51,7 @@ func TestFoldCacheStaysWithinItsBytes(t *testing.T) {
 			big.set(k).add(u)
 		}
 	}
-	c.put("big", "big", listing(1), sha256.Sum256(nil), big, false)
+	c.put("big", "big", listing(1), sha256.Sum256(nil), big, nil, false)
 	got, _, _, _ := c.get("big", listing(1), sha256.Sum256(nil))
 	require.Nil(t, got, "a fold over a quarter of the bound is not kept")
 }
@@ -63,11 +63,11 @@ func TestFoldCacheTellsWhatAKeptFoldLacks(t *testing.T) {
 	c := &foldCache{limit: 1 << 20}
 	f := newFold(1, 100)
 	f.set(0).add(7)
-	c.put("top", "db|shop|top", listing(3), listing(3).digest(), f, false)
+	c.put("top", "db|shop|top", listing(3), listing(3).digest(), f, []int64{5, 6, 7}, false)
 
 	more := listing(5)
 	got, lacks, gone, older := c.get("top", more, more.digest())
-	require.Same(t, f, got)
+	require.Same(t, f, got.fold)
 	require.Equal(t, []int{3, 4}, lacks, "the rows it lacks, by index in the listing")
 	require.Nil(t, gone)
 	require.False(t, older)
@@ -79,9 +79,10 @@ func TestFoldCacheTellsWhatAKeptFoldLacks(t *testing.T) {
 	other := listing(4)
 	other.keys[0].chunk = 99
 	got, lacks, gone, older = c.get("top", other, other.digest())
-	require.Same(t, f, got, "a row it covers was replaced: the fold may still serve")
+	require.Same(t, f, got.fold, "a row it covers was replaced: the fold may still serve")
 	require.Equal(t, []int{0, 3}, lacks)
-	require.Equal(t, []int64{1}, gone, "the chunk no longer listed")
+	require.Equal(t, []listedRow{{listing(1).keys[0], 1}}, gone, "the row no longer listed")
+	require.Equal(t, int64(5), got.shares[gone[0]], "with what it added to its type's count")
 	require.False(t, older)
 
 	got, _, _, _ = c.get("dau", listing(3), listing(3).digest())

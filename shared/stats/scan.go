@@ -75,7 +75,7 @@ func scanTypes(ctx context.Context, tx pgx.Tx, sel *selection, nd need, fn func(
 	if err != nil {
 		return err
 	}
-	return scanListed(ctx, tx, sel, nd, l, fn)
+	return scanListed(ctx, tx, sel, nd, l, func(_ int, b *batch) { fn(b) })
 }
 
 // typeKeys are the keys of sel's type rows: nil for every type.
@@ -90,8 +90,9 @@ func typeKeys(sel *selection) []int64 {
 	return keys
 }
 
-// scanListed is scanTypes over the type rows l lists.
-func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colListing, fn func(*batch)) error {
+// scanListed is scanTypes over the type rows l lists; fn is given each
+// row's events with its index in l.
+func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colListing, fn func(int, *batch)) error {
 	cols := colUIDs
 	if nd.secs {
 		cols |= colSecs
@@ -104,7 +105,7 @@ func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colL
 		return err
 	}
 	var b batch
-	for _, r := range rows {
+	for k, r := range rows {
 		b.typeID, b.utcDay = uint32(r.key), r.day
 		b.uids, b.secs, b.types = b.uids[:0], b.secs[:0], nil
 		for i := 0; i+4 <= len(r.uids); i += 4 {
@@ -116,7 +117,7 @@ func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colL
 				b.secs = append(b.secs, le32(r.secs[i:]))
 			}
 		}
-		fn(&b)
+		fn(k, &b)
 	}
 	return nil
 }
@@ -127,7 +128,9 @@ func scanListed(ctx context.Context, tx pgx.Tx, sel *selection, nd need, l *colL
 // (foldCache): the caller must not change it. shape names what the fold
 // depends on besides sel and the rows (the function, the zone and
 // buckets, what add keeps); setsOnly tells that add only adds users to
-// sets (an event folded twice changes nothing); fresh must size its sets
+// sets (an event folded twice changes nothing), else add counts each
+// row's events in the group of the row's type (stats-top), which lets a
+// fold give back what a row it covers added; fresh must size its sets
 // for the snapshot's users. Folds of property filters are not kept: such
 // a scan reads several listings, and those queries are not the ones a
 // long tail makes slow.
@@ -148,50 +151,82 @@ func scanFolded(ctx context.Context, tx pgx.Tx, sel *selection, nd need, shape s
 	digest := l.digest()
 	kept, lacks, gone, older := storedFolds.get(shape, l, digest)
 	if kept != nil && len(lacks) == 0 {
-		return kept, nil
+		return kept.fold, nil
 	}
 	if gone != nil {
-		if !setsOnly {
-			kept = nil
-		} else if kept, err = keptIfMerged(ctx, tx, kept, gone, l.only(lacks)); err != nil {
+		if merged, err := keptIfMerged(ctx, tx, gone, l.only(lacks)); err != nil {
 			return nil, err
+		} else if !merged {
+			kept = nil
 		}
 	}
-	rows := l
-	if kept != nil {
-		f, rows = kept.extend(f.maxUID), l.only(lacks)
+	// shares[i]: what row i of l added to its type's count.
+	var shares []int64
+	if !setsOnly {
+		shares = make([]int64, len(l.keys))
 	}
-	if err := scanListed(ctx, tx, sel, nd, rows, func(b *batch) { add(f, b) }); err != nil {
+	rows, at := l, func(i int) int { return i }
+	if kept != nil {
+		f, rows, at = kept.fold.extend(f.maxUID), l.only(lacks), func(i int) int { return lacks[i] }
+		if !setsOnly {
+			// The counts the fold keeps, less those of the gone rows,
+			// whose events the merged rows bring again.
+			for _, r := range gone {
+				if k := f.find(uint32(r.key)); k >= 0 {
+					f.n[k] -= kept.shares[r]
+				}
+			}
+			for i, k := range l.keys {
+				shares[i] = kept.shares[listedRow{k, l.days[i]}]
+			}
+		}
+	}
+	err = scanListed(ctx, tx, sel, nd, rows, func(i int, b *batch) {
+		if setsOnly {
+			add(f, b)
+			return
+		}
+		was := int64(0)
+		if k := f.find(b.typeID); k >= 0 {
+			was = f.n[k]
+		}
+		add(f, b)
+		if k := f.find(b.typeID); k >= 0 {
+			shares[at(i)] = f.n[k] - was
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	if !older {
-		storedFolds.put(shape, question, l, digest, f, kept != nil)
+		storedFolds.put(shape, question, l, digest, f, shares, kept != nil)
 	}
 	return f, nil
 }
 
-// keptIfMerged returns kept when the chunks gone (rows kept covers that
-// the query's snapshot no longer lists) were merged into chunks of the
-// rows it lacks (rollup.Merged, in the query's snapshot), else nil.
-func keptIfMerged(ctx context.Context, tx pgx.Tx, kept *fold, gone []int64, lacked *colListing) (*fold, error) {
+// keptIfMerged reports whether the rows gone (rows a kept fold covers
+// that the query's snapshot no longer lists) were merged into chunks of
+// the rows it lacks (rollup.Merged, in the query's snapshot): then the
+// lacked rows hold the gone rows' events.
+func keptIfMerged(ctx context.Context, tx pgx.Tx, gone []listedRow, lacked *colListing) (bool, error) {
 	chunks := make([]int64, len(lacked.keys))
 	for i, k := range lacked.keys {
 		chunks[i] = k.chunk
 	}
 	merged, err := rollup.Merged(ctx, tx, chunks)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	into := make(map[int64]bool, len(merged))
 	for _, c := range merged {
 		into[c] = true
 	}
-	for _, c := range gone {
-		if !into[c] {
-			return nil, nil
+	for _, r := range gone {
+		if !into[r.chunk] {
+			return false, nil
 		}
 	}
-	return kept, nil
+	return true, nil
 }
 
 // questionOf names a question asked of one database's project (shape:
