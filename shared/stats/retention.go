@@ -243,17 +243,31 @@ func retentionColumns(ctx context.Context, tx pgx.Tx, q *Query, buckets []rollup
 		tl.scan(tailStart, addFirst)
 	}
 	tl.scan(tailReturn, addTailActive)
+	// Each cohort's users, then how many of them each later bucket holds:
+	// a bit set's intersection counts 64 users a word, where asking both
+	// sets of every bucket about each user was most of a query whose fold
+	// was kept (100 k users, 12 periods: 9 ms).
+	cohorts := make([]*userSet, len(buckets))
 	for uid, t := range first {
 		if t == math.MaxInt64 || before.has(uint32(uid)) || (since != nil && uint32(uid) <= storedTop && !since.has(uint32(uid))) {
 			continue
 		}
 		c := bi.bucket(t)
-		row := counts[c]
-		row[0]++
+		if cohorts[c] == nil {
+			cohorts[c] = newUserSet(top)
+		}
+		cohorts[c].add(uint32(uid))
+	}
+	for c, row := range counts {
+		row[0] = int64(cohorts[c].len())
 		for k := 1; k < len(row); k++ {
-			if stored.sets[c+k].has(uint32(uid)) || active[c+k].has(uint32(uid)) {
-				row[k]++
+			// active's users are those stored's lack (moreUsers over
+			// stored.sets, which no scan changes after the tail's).
+			n := cohorts[c].common(stored.sets[c+k])
+			if a := active[c+k]; a != nil {
+				n += cohorts[c].common(a.more)
 			}
+			row[k] = int64(n)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"maps"
+	"math/bits"
 	"slices"
 )
 
@@ -75,6 +76,30 @@ func (s *userSet) len() int {
 		return 0
 	}
 	return s.n
+}
+
+// common returns how many users s and o both hold.
+func (s *userSet) common(o *userSet) int {
+	if s == nil || o == nil {
+		return 0
+	}
+	if s.dense == nil || o.dense == nil {
+		if s.dense != nil || (o.dense == nil && len(o.small) < len(s.small)) {
+			s, o = o, s // go through the small one
+		}
+		n := 0
+		for u := range s.small {
+			if o.has(u) {
+				n++
+			}
+		}
+		return n
+	}
+	n := 0
+	for i := range min(len(s.dense), len(o.dense)) {
+		n += bits.OnesCount64(s.dense[i] & o.dense[i])
+	}
+	return n
 }
 
 // clone returns a copy of s for ids up to maxUID (at least s's).
