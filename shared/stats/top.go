@@ -171,7 +171,7 @@ func topColumns(ctx context.Context, tx pgx.Tx, q *Query, types []uint32, counts
 	// into counts b's events in the range into f, by type, and adds their
 	// users to users(k), k their type's group in f. A type's events come
 	// in runs (a stored row is of one type; a tail day batch holds each
-	// type's together, runsOfType), so groups are looked up once a run.
+	// type's together, groupByDay), so groups are looked up once a run.
 	into := func(b *batch, f *fold, users func(k int) userAdder) {
 		rb := bi.row(b.utcDay)
 		whole, in := rb.single()
