@@ -506,47 +506,26 @@ func groupByDay(evs []tailEvent) []tailDay {
 	// (day, type): looking each event up in a map per day and two per type
 	// was most of what building a tail's index cost (10-14 ms for 150 k
 	// events), and every tail of a new rollups version builds one.
-	dayAt, typeAt := map[rollup.Day]int32{}, map[uint32]int32{}
-	var days []rollup.Day
-	var types []uint32
+	var days indexer[rollup.Day]
+	var types indexer[uint32]
 	di, ti := make([]int32, len(evs)), make([]int32, len(evs))
-	lastDay, lastType, d, t := rollup.Day(0), uint32(0), int32(-1), int32(-1)
 	for i := range evs {
-		e := &evs[i]
-		if d < 0 || e.utcDay != lastDay {
-			var ok bool
-			if d, ok = dayAt[e.utcDay]; !ok {
-				d = int32(len(days))
-				dayAt[e.utcDay] = d
-				days = append(days, e.utcDay)
-			}
-			lastDay = e.utcDay
-		}
-		if t < 0 || e.typeID != lastType {
-			var ok bool
-			if t, ok = typeAt[e.typeID]; !ok {
-				t = int32(len(types))
-				typeAt[e.typeID] = t
-				types = append(types, e.typeID)
-			}
-			lastType = e.typeID
-		}
-		di[i], ti[i] = d, t
+		di[i], ti[i] = days.of(evs[i].utcDay), types.of(evs[i].typeID)
 	}
-	nt := int32(len(types))
+	nt := int32(len(types.keys))
 	// next[d*nt+t]: where day d's next event of type t goes in its batch.
-	next := make([]int32, int32(len(days))*nt)
+	next := make([]int32, int32(len(days.keys))*nt)
 	for i := range evs {
 		next[di[i]*nt+ti[i]]++
 	}
-	out := make([]tailDay, len(days))
+	out := make([]tailDay, len(days.keys))
 	for d := range out {
 		n := int32(0)
 		for t := range nt {
 			k := int32(d)*nt + t
 			n, next[k] = n+next[k], n
 		}
-		out[d] = tailDay{at: make([]int32, 0, n), all: batch{utcDay: days[d],
+		out[d] = tailDay{at: make([]int32, 0, n), all: batch{utcDay: days.keys[d],
 			uids: make([]uint32, n), secs: make([]uint32, n), types: make([]uint32, n)}}
 	}
 	for i := range evs {
@@ -558,4 +537,30 @@ func groupByDay(evs []tailEvent) []tailDay {
 	}
 	slices.SortFunc(out, func(a, b tailDay) int { return cmp.Compare(a.all.utcDay, b.all.utcDay) })
 	return out
+}
+
+// indexer numbers keys from 0 in the order they first come. Events come
+// in runs of one key (a feed row's of one day, say): a run is looked up
+// once.
+type indexer[K comparable] struct {
+	at   map[K]int32
+	keys []K
+	last int32
+}
+
+func (x *indexer[K]) of(k K) int32 {
+	if len(x.keys) > 0 && x.keys[x.last] == k {
+		return x.last
+	}
+	i, ok := x.at[k]
+	if !ok {
+		if x.at == nil {
+			x.at = map[K]int32{}
+		}
+		i = int32(len(x.keys))
+		x.at[k] = i
+		x.keys = append(x.keys, k)
+	}
+	x.last = i
+	return i
 }
