@@ -512,26 +512,41 @@ func groupByDay(evs []tailEvent) []tailDay {
 	for i := range evs {
 		di[i], ti[i] = days.of(evs[i].utcDay), types.of(evs[i].typeID)
 	}
-	nt := int32(len(types.keys))
-	// next[d*nt+t]: where day d's next event of type t goes in its batch.
-	next := make([]int32, int32(len(days.keys))*nt)
-	for i := range evs {
-		next[di[i]*nt+ti[i]]++
+	// cell[i]: event i's (day, type); a grid of them while it is small,
+	// the pairs met numbered once it is not (a tail of late events over
+	// many days and many types).
+	cell, dayOf := ti, func(c int32) int32 { return c / int32(len(types.keys)) }
+	cells := len(days.keys) * len(types.keys)
+	if cells <= 4*len(evs)+4096 {
+		for i := range evs {
+			cell[i] = di[i]*int32(len(types.keys)) + ti[i]
+		}
+	} else {
+		var pairs indexer[int64]
+		for i := range evs {
+			cell[i] = pairs.of(int64(di[i])<<32 | int64(ti[i]))
+		}
+		cells, dayOf = len(pairs.keys), func(c int32) int32 { return int32(pairs.keys[c] >> 32) }
+	}
+	// next[c]: where cell c's next event goes in its day's batch, each
+	// cell's events together.
+	next := make([]int32, cells)
+	for _, c := range cell {
+		next[c]++
+	}
+	size := make([]int32, len(days.keys))
+	for c, n := range next {
+		d := dayOf(int32(c))
+		size[d], next[c] = size[d]+n, size[d]
 	}
 	out := make([]tailDay, len(days.keys))
-	for d := range out {
-		n := int32(0)
-		for t := range nt {
-			k := int32(d)*nt + t
-			n, next[k] = n+next[k], n
-		}
+	for d, n := range size {
 		out[d] = tailDay{at: make([]int32, 0, n), all: batch{utcDay: days.keys[d],
 			uids: make([]uint32, n), secs: make([]uint32, n), types: make([]uint32, n)}}
 	}
 	for i := range evs {
-		e, day := &evs[i], &out[di[i]]
+		e, day, k := &evs[i], &out[di[i]], &next[cell[i]]
 		day.at = append(day.at, int32(i))
-		k := &next[di[i]*nt+ti[i]]
 		day.all.uids[*k], day.all.secs[*k], day.all.types[*k] = e.uid, e.sec, e.typeID
 		*k++
 	}
