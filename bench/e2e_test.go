@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/eventfn/eventfn/shared/benchdata"
 	"github.com/eventfn/eventfn/shared/config"
 	"github.com/eventfn/eventfn/shared/event"
+	"github.com/eventfn/eventfn/shared/rollup"
 	"github.com/eventfn/eventfn/shared/store"
 	"github.com/eventfn/eventfn/shared/testenv"
 )
@@ -254,6 +256,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 	var samples []sample
 	start := time.Now()
 	cpuBefore := cpuSeconds()
+	phasesBefore := s.phaseSeconds(ctx)
 	nextPrint := start.Add(10 * time.Second)
 	queued := 0
 	for time.Now().Before(end) {
@@ -281,6 +284,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 	wg.Wait()
 	lastAccepted := time.Now()
 	cpuSending := cpuSplit(cpuBefore, cpuSeconds(), lastAccepted.Sub(start))
+	phasesSending := phaseSplit(phasesBefore, s.phaseSeconds(ctx))
 	mu.Lock()
 	n := sent
 	err := sendErr
@@ -306,6 +310,7 @@ func sustain(b *testing.B, bin string, w *workload, rate float64, dur time.Durat
 		w.name, n, dur, time.Since(lastAccepted).Round(time.Millisecond))
 	fmt.Printf("SUSTAIN workload=%s stats over the whole run: %s\n", w.name, lat.report(false))
 	fmt.Printf("SUSTAIN workload=%s CPU while sending, by command: %s\n", w.name, cpuSending)
+	fmt.Printf("SUSTAIN workload=%s materializer while sending (eventfn_rollup_phase_seconds_total): %s\n", w.name, phasesSending)
 	var late []sample
 	for _, sm := range samples {
 		if sm.at > time.Minute {
@@ -418,4 +423,42 @@ func queryLoop(ctx context.Context, s *stack, w *workload, lat *latencies) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// phaseSeconds returns consume-batch's materialization time so far by
+// phase (eventfn_rollup_phase_seconds_total).
+func (s *stack) phaseSeconds(ctx context.Context) map[rollup.Phase]float64 {
+	out := map[rollup.Phase]float64{}
+	for _, p := range rollup.Phases() {
+		out[p] = s.metric(ctx, "consume-batch", fmt.Sprintf("eventfn_rollup_phase_seconds_total{phase=%q}", p))
+	}
+	return out
+}
+
+// phaseSplit tells how the materializer spent the time between two
+// readings of phaseSeconds: the share of each phase of applying a chunk
+// (under the writer lock, one step at a time), then the time its steps
+// spent claiming and preparing chunks and waiting for each other, which
+// overlaps another step's applying.
+func phaseSplit(before, after map[rollup.Phase]float64) string {
+	overlapped := map[rollup.Phase]bool{rollup.PhaseClaim: true, rollup.PhasePrepare: true, rollup.PhaseWait: true}
+	applying := 0.0
+	for p, secs := range after {
+		if !overlapped[p] {
+			applying += secs - before[p]
+		}
+	}
+	if applying <= 0 {
+		return "no step"
+	}
+	var shares, others []string
+	for _, p := range rollup.Phases() {
+		d := after[p] - before[p]
+		if overlapped[p] {
+			others = append(others, fmt.Sprintf("%s %.1f s", p, d))
+		} else if share := 100 * d / applying; share >= 1 {
+			shares = append(shares, fmt.Sprintf("%s %.0f%%", p, share))
+		}
+	}
+	return fmt.Sprintf("applying %.1f s: %s; beside it %s", applying, strings.Join(shares, ", "), strings.Join(others, ", "))
 }

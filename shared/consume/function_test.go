@@ -209,6 +209,10 @@ func TestContinuousModeStoresWithoutARequest(t *testing.T) {
 		return testutil.ToFloat64(c.m.materialized) == 2 && testutil.ToFloat64(c.m.rollupBacklog) == 0 &&
 			testutil.ToFloat64(c.m.pending) == 0 && testutil.ToFloat64(c.m.deadLetters) == 0
 	}, "the gauges were not read")
+	// Every step writes its columns and commits: those phases took time.
+	for _, phase := range []string{"columns", "commit"} {
+		assert.Positive(t, testutil.ToFloat64(c.m.rollupPhase.WithLabelValues(phase)), "phase %s", phase)
+	}
 
 	cancel()
 	assert.NoError(t, <-done, "the loops stop with their context")

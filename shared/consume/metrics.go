@@ -1,6 +1,10 @@
 package consume
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfn/eventfn/shared/rollup"
+)
 
 // metrics are consume-batch's own.
 type metrics struct {
@@ -17,6 +21,8 @@ type metrics struct {
 	// materialized counts events moved into the rollups.
 	materialized prometheus.Counter
 	rollupStep   prometheus.Histogram
+	// rollupPhase adds up the steps' time by phase (rollup.Phase).
+	rollupPhase *prometheus.CounterVec
 	// held counts the drain loop's time held for the rollups.
 	held prometheus.Counter
 	// upkeep counts the vacuums and analyses consume-batch ran itself.
@@ -69,6 +75,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time of one materialization step (one transaction), its wait for the step before it to commit included.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		rollupPhase: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfn_rollup_phase_seconds_total",
+			Help: "Time of the materialization steps, by phase: claim, prepare, wait, lock, names, users, columns, first_seen, stored_days, calendar, user_days, counters, commit.",
+		}, []string{"phase"}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventfn_consume_held_seconds_total",
 			Help: "Time the drain loop waited for the rollups to catch up (ROLLUP_MAX_BACKLOG_EVENTS).",
@@ -79,6 +89,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"action"}),
 	}
 	reg.MustRegister(m.messages, m.pushed, m.failures, m.batch, m.batchEvents, m.commit,
-		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep, m.held, m.upkeep)
+		m.pending, m.ackPending, m.deadLetters, m.rollupBacklog, m.rollupLag, m.materialized, m.rollupStep, m.rollupPhase, m.held, m.upkeep)
+	// Every phase from the start, so that a rate over the first steps
+	// is not missing one.
+	for _, p := range rollup.Phases() {
+		m.rollupPhase.WithLabelValues(p.String())
+	}
 	return m
 }

@@ -38,9 +38,12 @@ func (c *Consumer) Materialize(ctx context.Context) (int, error) {
 	if err := c.migrate(ctx); err != nil {
 		return 0, err
 	}
-	n, err := c.rollups.Drain(ctx, func(n int, took time.Duration) {
-		c.m.rollupStep.Observe(took.Seconds())
-		c.m.materialized.Add(float64(n))
+	n, err := c.rollups.Drain(ctx, func(s rollup.StepDone) {
+		c.m.rollupStep.Observe(s.Took.Seconds())
+		c.m.materialized.Add(float64(s.Events))
+		for _, p := range rollup.Phases() {
+			c.m.rollupPhase.WithLabelValues(p.String()).Add(s.Times[p].Seconds())
+		}
 	})
 	if err != nil {
 		c.m.failures.WithLabelValues("rollup").Inc()

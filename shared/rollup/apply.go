@@ -41,7 +41,7 @@ func Apply(ctx context.Context, tx pgx.Tx, evs []Event, memo *Memo) (*Learned, e
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	return applyPrepared(ctx, tx, prepare(evs), memo)
+	return applyPrepared(ctx, tx, prepare(evs), memo, nil)
 }
 
 // prepared is what Apply works out of its events before it takes the
@@ -94,8 +94,9 @@ func prepare(evs []Event) *prepared {
 	return p
 }
 
-// applyPrepared is Apply on events prepare has seen.
-func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Learned, error) {
+// applyPrepared is Apply on events prepare has seen, its phases timed on
+// clk (nil: not timed).
+func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo, clk *clock) (*Learned, error) {
 	zones, err := lockZones(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -104,6 +105,7 @@ func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Le
 	if err != nil {
 		return nil, err
 	}
+	clk.lap(PhaseLock)
 	hist := memo.beginHistories(version)
 	evs, names, props, vals, users := p.evs, p.names, p.props, p.vals, p.users
 	propIDs := map[propKey]int64{}
@@ -121,6 +123,7 @@ func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Le
 			return nil, err
 		}
 	}
+	clk.lap(PhaseNames)
 	quiet := memo.markQuiet(zones, evs, names, users)
 	loud := map[userKey]*userState{}
 	for k, u := range users {
@@ -133,6 +136,7 @@ func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Le
 			return nil, err
 		}
 	}
+	clk.lap(PhaseUsers)
 	chunks := map[chunkKey][]colEvent{}
 	items := make([]calItem, len(evs))
 	for i, e := range evs {
@@ -156,6 +160,7 @@ func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Le
 	if err := writeCols(ctx, tx, chunks); err != nil {
 		return nil, err
 	}
+	clk.lap(PhaseColumns)
 	if len(loud) > 0 {
 		if err := updateFirstSeen(ctx, tx, loud); err != nil {
 			return nil, err
@@ -164,13 +169,15 @@ func applyPrepared(ctx context.Context, tx pgx.Tx, p *prepared, memo *Memo) (*Le
 	if err := logFirstSeen(ctx, tx, version, names, loud); err != nil {
 		return nil, err
 	}
+	clk.lap(PhaseFirstSeen)
 	for _, z := range zones {
-		if err := applyCalendar(ctx, tx, z.name, z.loc, items, memo, hist); err != nil {
+		if err := applyCalendar(ctx, tx, z.name, z.loc, items, memo, hist, clk); err != nil {
 			return nil, err
 		}
 	}
 	l := learned(zones, names, propIDs, loud, items)
 	l.hist = hist
+	clk.lap(PhaseCalendar)
 	return l, nil
 }
 

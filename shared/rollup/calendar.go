@@ -41,8 +41,9 @@ type groupKey struct {
 // type) groups the items that are not quiet touch, every one of each
 // group: they tell which days, weeks and months are new for the user,
 // which gaps of rollup_type_prevs change, and the user's first day (type
-// 0): the retention cohort, which a late event may move back.
-func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, memo *Memo, hist *histStep) error {
+// 0): the retention cohort, which a late event may move back. Its phases
+// are timed on clk (nil: not timed).
+func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location, items []calItem, memo *Memo, hist *histStep, clk *clock) error {
 	d := newDeltas()
 	groups := map[groupKey][]Day{}
 	for _, it := range items {
@@ -57,16 +58,18 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 		}
 	}
 	if len(groups) == 0 {
-		return d.write(ctx, tx, tz)
+		return d.write(ctx, tx, tz, clk)
 	}
 	for k, days := range groups {
 		slices.Sort(days)
 		groups[k] = slices.Compact(days)
 	}
+	clk.lap(PhaseCalendar)
 	st, err := storedDays(ctx, tx, tz, groups, memo, hist)
 	if err != nil {
 		return err
 	}
+	clk.lap(PhaseStoredDays)
 	added := map[userRef]int{}
 	type moved struct {
 		k     groupKey
@@ -99,10 +102,12 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 				all[m.k] = nil
 			}
 		}
+		clk.lap(PhaseCalendar)
 		read, err := groupDays(ctx, tx, tz, all)
 		if err != nil {
 			return err
 		}
+		clk.lap(PhaseStoredDays)
 		for _, m := range moves {
 			old := m.w.old
 			if _, windowed := st.firsts[m.k]; windowed {
@@ -112,7 +117,8 @@ func applyCalendar(ctx context.Context, tx pgx.Tx, tz string, loc *time.Location
 		}
 	}
 	memo.grewHistories(tz, added)
-	return d.write(ctx, tx, tz)
+	clk.lap(PhaseCalendar)
+	return d.write(ctx, tx, tz, clk)
 }
 
 // narrowFactor steers storedDays (unless a Memo sets its own): a user

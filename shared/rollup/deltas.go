@@ -61,8 +61,10 @@ func newDeltas() *deltas {
 
 // write applies d to the zone's tables: the new rollup_user_days rows by
 // COPY (they are new: Apply read the users' days under the writer lock),
-// then the counters in one round trip, each statement in key order.
-func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
+// then the counters in one round trip, each statement in key order. The
+// two are timed on clk (nil: not timed).
+func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string, clk *clock) error {
+	defer clk.lap(PhaseCounters)
 	if len(d.members) > 0 {
 		// In key order: inserting into the primary key's btree in order
 		// touches each leaf page once, not once per row.
@@ -90,6 +92,7 @@ func (d *deltas) write(ctx context.Context, tx pgx.Tx, tz string) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_user_days"}, []string{"project", "tz", "uid", "type_id", "day"}, src); err != nil {
 			return fmt.Errorf("write active days (%s): %w", tz, err)
 		}
+		clk.lap(PhaseUserDays)
 	}
 	b := &pgx.Batch{}
 	if n := len(d.typeDays); n > 0 {

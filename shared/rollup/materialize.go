@@ -63,10 +63,16 @@ func NewMaterializer(pool *pgxpool.Pool, chunk int) *Materializer {
 // It returns the events applied, 0 when the feed held none that no other
 // step holds.
 func (m *Materializer) Step(ctx context.Context) (int, error) {
+	return m.timedStep(ctx, &StepTimes{})
+}
+
+// timedStep is Step, adding the time of each phase of its attempts to
+// times.
+func (m *Materializer) timedStep(ctx context.Context, times *StepTimes) (int, error) {
 	var err error
 	for attempt := 0; attempt < maxStepAttempts; attempt++ {
 		var n int
-		if n, err = m.step(ctx); err == nil {
+		if n, err = m.step(ctx, newClock(times)); err == nil {
 			return n, nil
 		}
 		if !lostRace(err) {
@@ -80,7 +86,8 @@ func (m *Materializer) Step(ctx context.Context) (int, error) {
 // neither the writer lock nor the memo, so it runs while another step of
 // this Materializer applies its own: Go's part of a chunk (decoding,
 // parsing properties) then overlaps PostgreSQL's part of the one before.
-func (m *Materializer) step(ctx context.Context) (int, error) {
+// Its phases are timed on clk.
+func (m *Materializer) step(ctx context.Context, clk *clock) (int, error) {
 	tx, err := m.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -91,10 +98,13 @@ func (m *Materializer) step(ctx context.Context) (int, error) {
 	if err != nil || len(seqs) == 0 {
 		return 0, err
 	}
+	clk.lap(PhaseClaim)
 	p := prepare(evs)
+	clk.lap(PhasePrepare)
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
-	learned, err := applyPrepared(ctx, tx, p, m.memo)
+	clk.lap(PhaseWait)
+	learned, err := applyPrepared(ctx, tx, p, m.memo, clk)
 	if err != nil {
 		return 0, err
 	}
@@ -108,6 +118,7 @@ func (m *Materializer) step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	m.memo.Learn(learned)
+	clk.lap(PhaseCommit)
 	return len(evs), nil
 }
 
@@ -117,22 +128,23 @@ const stepsInFlight = 2
 
 // Drain runs steps until the feed holds nothing that no other step holds,
 // calling done (if not nil; from two goroutines, maybe at once) after
-// each with its events and duration, and returns the events applied. The
+// each with its events and times, and returns the events applied. The
 // first error stops it.
-func (m *Materializer) Drain(ctx context.Context, done func(n int, took time.Duration)) (int, error) {
+func (m *Materializer) Drain(ctx context.Context, done func(StepDone)) (int, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	var total atomic.Int64
 	for range stepsInFlight {
 		g.Go(func() error {
 			for {
 				start := time.Now()
-				n, err := m.Step(ctx)
+				var times StepTimes
+				n, err := m.timedStep(ctx, &times)
 				if err != nil || n == 0 {
 					return err
 				}
 				total.Add(int64(n))
 				if done != nil {
-					done(n, time.Since(start))
+					done(StepDone{Events: n, Took: time.Since(start), Times: times})
 				}
 			}
 		})

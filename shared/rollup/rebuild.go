@@ -136,7 +136,7 @@ func rebuildProject(ctx context.Context, tx pgx.Tx, tz string, loc *time.Locatio
 		})); err != nil {
 		return fmt.Errorf("copy active days: %w", err)
 	}
-	return d.write(ctx, tx, tz)
+	return d.write(ctx, tx, tz, nil)
 }
 
 func cmpU32(a, b uint32) int {
