@@ -126,21 +126,45 @@ func (m *Materializer) step(ctx context.Context, clk *clock) (int, error) {
 // prepares while the other applies; more would only wait.
 const stepsInFlight = 2
 
+// claimRetry is how soon a step of Drain that found nothing to claim
+// looks again while another step is in flight: the feed grows meanwhile
+// under load.
+const claimRetry = 50 * time.Millisecond
+
 // Drain runs steps until the feed holds nothing that no other step holds,
 // calling done (if not nil; from two goroutines, maybe at once) after
 // each with its events and times, and returns the events applied. The
 // first error stops it.
+//
+// A step that finds nothing to claim while the other is in flight looks
+// again shortly: it stops only when no step is in flight. (Stopping at
+// once left a Drain started on a short feed with one step at a time for
+// as long as the feed kept growing: under a sustained load, for good.)
 func (m *Materializer) Drain(ctx context.Context, done func(StepDone)) (int, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	var total atomic.Int64
+	var inFlight atomic.Int32
 	for range stepsInFlight {
 		g.Go(func() error {
 			for {
 				start := time.Now()
 				var times StepTimes
+				inFlight.Add(1)
 				n, err := m.timedStep(ctx, &times)
-				if err != nil || n == 0 {
+				others := inFlight.Add(-1)
+				if err != nil {
 					return err
+				}
+				if n == 0 {
+					if others == 0 {
+						return nil
+					}
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(claimRetry):
+					}
+					continue
 				}
 				total.Add(int64(n))
 				if done != nil {

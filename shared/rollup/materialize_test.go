@@ -146,3 +146,64 @@ func TestDrainReportsTheTimeOfEachPhase(t *testing.T) {
 	assert.GreaterOrEqual(t, slices.Max(waits), hold, "the step prepared meanwhile counts the hold as its wait")
 	assert.Zero(t, rolluptest.Materialize(t, pool))
 }
+
+// TestDrainKeepsTwoStepsGoingAsTheFeedGrows starts a Drain on a feed of
+// one row, so that its second step finds nothing to claim, then adds rows
+// while the first step is held before its commit: the second step must
+// claim one of them meanwhile (a Drain that stopped its second step at
+// the first empty claim ran one step at a time for as long as the feed
+// kept growing, as under a sustained load). Then every event must be in
+// the rollups once.
+func TestDrainKeepsTwoStepsGoingAsTheFeedGrows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := migrated(t)
+	require.NoError(t, rollup.EnsureTimezones(ctx, pool, zones))
+	evs := genEvents(11, 301)
+	// One event: one feed row.
+	_, err := s.InsertEvents(ctx, evs[:1])
+	require.NoError(t, err)
+	claimed := func() int {
+		var n, free int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM rollup_feed`).Scan(&n))
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT seq FROM rollup_feed FOR UPDATE SKIP LOCKED) f`).Scan(&free))
+		return n - free
+	}
+
+	// A chunk of one event is one feed row.
+	m := rollup.NewMaterializer(pool, 1)
+	held, release := make(chan struct{}), make(chan struct{})
+	var steps atomic.Int32
+	m.SetBeforeCommit(func() {
+		if steps.Add(1) == 1 {
+			close(held)
+			<-release
+		}
+	})
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := m.Drain(ctx, nil)
+		done <- result{n, err}
+	}()
+	<-held
+	for off := 1; off < len(evs); off += 100 {
+		_, err := s.InsertEvents(ctx, evs[off:off+100])
+		require.NoError(t, err)
+	}
+	// Liveness, not speed: the second step claims a new row while the
+	// first is held.
+	assert.Eventually(t, func() bool { return claimed() == 2 }, 10*time.Second, 10*time.Millisecond,
+		"while the first step is held, the second claims a row that came since")
+	close(release)
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Equal(t, len(evs), r.n)
+	assert.Zero(t, rolluptest.Materialize(t, pool))
+	for _, tz := range zones {
+		assertRebuilt(t, pool, tz)
+	}
+}
