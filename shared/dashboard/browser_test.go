@@ -206,6 +206,9 @@ func TestInABrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium makes scratch directories of its own in TMPDIR and
+		// leaves them behind when it is stopped.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
 	defer cancelAlloc()
