@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -52,6 +53,7 @@ func Main(s Spec) int {
 		return 1
 	}
 	TuneGC(fn)
+	LimitMemory(log, memlimit.FromCgroup)
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(srvCfg.Port))
 	if err != nil {
 		log.Error("listen", "error", err)
@@ -75,6 +77,27 @@ func TuneGC(fn *Function) (restore func()) {
 	}
 	old := debug.SetGCPercent(fn.GCPercent)
 	return func() { debug.SetGCPercent(old) }
+}
+
+// memoryShare is the part of the container's memory limit the garbage
+// collector keeps the process under (GOMEMLIMIT), leaving the rest to
+// what it does not manage (stacks, cgo, the runtime's own).
+const memoryShare = 0.9
+
+// LimitMemory sets the garbage collector's soft memory limit to
+// memoryShare of the limit limits reports (memlimit.FromCgroup: the
+// container's), so that near it the collector works harder instead of the
+// process being killed: consume-batch, with two materialization steps in
+// flight under a sustained load, peaked at 451 MiB of its 512 MiB. A
+// GOMEMLIMIT in the environment wins, AUTOMEMLIMIT=off turns it off, and
+// without a limit nothing changes. It returns what restores the previous
+// limit (tests).
+func LimitMemory(log *slog.Logger, limits memlimit.Provider) (restore func()) {
+	old := debug.SetMemoryLimit(-1)
+	if _, err := memlimit.Set(memlimit.WithProvider(limits), memlimit.WithRatio(memoryShare), memlimit.WithLogger(log)); err != nil {
+		log.Warn("memory limit not set", "error", err)
+	}
+	return func() { debug.SetMemoryLimit(old) }
 }
 
 // Run serves srv on ln and fn's background work until ctx ends, then drains
