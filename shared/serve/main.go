@@ -53,7 +53,7 @@ func Main(s Spec) int {
 		return 1
 	}
 	TuneGC(fn)
-	LimitMemory(log, memlimit.FromCgroup)
+	LimitMemory(log, containerLimit)
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(srvCfg.Port))
 	if err != nil {
 		log.Error("listen", "error", err)
@@ -84,9 +84,19 @@ func TuneGC(fn *Function) (restore func()) {
 // what it does not manage (stacks, cgo, the runtime's own).
 const memoryShare = 0.9
 
+// containerLimit is the memory limit of the process's container (its
+// cgroup); none where there are no cgroups (make run on macOS), rather
+// than an error logged at each start.
+func containerLimit() (uint64, error) {
+	limit, err := memlimit.FromCgroup()
+	if errors.Is(err, memlimit.ErrCgroupsNotSupported) {
+		return 0, memlimit.ErrNoLimit
+	}
+	return limit, err
+}
+
 // LimitMemory sets the garbage collector's soft memory limit to
-// memoryShare of the limit limits reports (memlimit.FromCgroup: the
-// container's), so that near it the collector works harder instead of the
+// memoryShare of the limit limits reports (containerLimit), so that near it the collector works harder instead of the
 // process being killed: consume-batch, with two materialization steps in
 // flight under a sustained load, peaked at 451 MiB of its 512 MiB. A
 // GOMEMLIMIT in the environment wins, AUTOMEMLIMIT=off turns it off, and
@@ -94,9 +104,8 @@ const memoryShare = 0.9
 // limit (tests).
 func LimitMemory(log *slog.Logger, limits memlimit.Provider) (restore func()) {
 	old := debug.SetMemoryLimit(-1)
-	if _, err := memlimit.Set(memlimit.WithProvider(limits), memlimit.WithRatio(memoryShare), memlimit.WithLogger(log)); err != nil {
-		log.Warn("memory limit not set", "error", err)
-	}
+	// Set logs what it did, and a failure, through log.
+	_, _ = memlimit.Set(memlimit.WithProvider(limits), memlimit.WithRatio(memoryShare), memlimit.WithLogger(log))
 	return func() { debug.SetMemoryLimit(old) }
 }
 
